@@ -1,0 +1,48 @@
+"""Cooperation with A1111's built-in Lora extension, which edits UNet weights in place.
+
+Lora keeps, on each module it touches, the original weights (`network_weights_backup`,
+`network_bias_backup`) and the names of the networks currently baked in (`network_current_names`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+LORA_BACKUP_ATTRS = {"weight": "network_weights_backup", "bias": "network_bias_backup"}
+LORA_STATE_ATTRS = ("network_weights_backup", "network_bias_backup", "network_current_names")
+
+
+def original_tensor(module: torch.nn.Module, leaf: str) -> torch.Tensor:
+    """The parameter `leaf` of `module` as the checkpoint has it, before any Lora was added in place."""
+    backup = getattr(module, LORA_BACKUP_ATTRS.get(leaf, ""), None)
+    if isinstance(backup, torch.Tensor):
+        return backup
+    return getattr(module, leaf)
+
+
+def suspend_lora(module: torch.nn.Module) -> dict[str, Any]:
+    """Hide Lora's bookkeeping of the checkpoint weights from it while IC-Light weights are in place.
+
+    Otherwise Lora would restore the checkpoint's backup over the IC-Light weights; with a clean
+    slate it backs up the IC-Light weights instead and adds its networks on top of them.
+    """
+    saved = {attr: module.__dict__[attr] for attr in LORA_STATE_ATTRS if attr in module.__dict__}
+    if saved:
+        module.network_weights_backup = None
+        module.network_bias_backup = None
+        module.network_current_names = ()
+    return saved
+
+
+def resume_lora(module: torch.nn.Module, saved: dict[str, Any]) -> None:
+    """Undo `suspend_lora`, first taking back any Lora baked into the IC-Light weights meanwhile."""
+    if getattr(module, "network_current_names", ()):
+        with torch.no_grad():
+            for leaf, attr in LORA_BACKUP_ATTRS.items():
+                backup = getattr(module, attr, None)
+                if isinstance(backup, torch.Tensor) and getattr(module, leaf, None) is not None:
+                    getattr(module, leaf).copy_(backup)
+    for attr in LORA_STATE_ATTRS:
+        module.__dict__.pop(attr, None)
+    module.__dict__.update(saved)

@@ -1,0 +1,39 @@
+"""Where the offsets are merged: IC-Light weights = checkpoint weights + offsets."""
+from __future__ import annotations
+
+import torch
+
+from .lora_bookkeeping import original_tensor
+from .offset_files import IcLightOffsets
+
+
+def widen_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """A first-conv weight with `in_channels` inputs: zeros, the original weight in the first channels."""
+    wide = weight.new_zeros((weight.shape[0], in_channels, *weight.shape[2:]))
+    wide[:, : weight.shape[1]] = weight
+    return wide
+
+
+def merge_offsets(
+    unet: torch.nn.Module,
+    offsets: IcLightOffsets,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
+    """New tensors `base + offset` for every UNet parameter; the UNet itself is not touched.
+
+    The base is the checkpoint's original weight (under any Lora applied in place). Sums are taken
+    in float32, as the reference does, then stored in `dtype` on `device` (default: the parameter's).
+    """
+    merged = {}
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            module_name, _, leaf = name.rpartition(".")
+            base = original_tensor(unet.get_submodule(module_name), leaf)
+            target = torch.device(device) if device is not None else param.device
+            total = offsets.tensors[name].to(target, torch.float32, copy=True)
+            base = base.to(target, torch.float32)
+            if base.shape != total.shape:
+                base = widen_first_conv(base, total.shape[1])
+            merged[name] = total.add_(base).to(dtype or param.dtype)
+    return merged

@@ -1,0 +1,72 @@
+"""Keep the concat latents aligned with the rows A1111's CFGDenoiser sends to the UNet.
+
+A1111 v1.10.1's CFGDenoiser builds the UNet batch from `image_cond` exactly as from `x`: each
+image's row repeated once per AND sub-prompt, then the uncond rows; it then may drop the uncond
+rows (NGMS, skip_early_cond), split the batch (`batch_cond_uncond` off) or call cond and uncond
+separately (prompts of unequal length), and passes the matching slice of `image_cond` as
+`c_concat` with every slice of `x`. SD 1.x models ignore `c_concat`, so carrying the IC-Light
+latents as `image_cond` lets A1111's own code lay them out, whatever the layout; the inner model
+call then hands its `c_concat` rows to the IC-Light UNet.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+import torch
+
+from .concat_unet import IcLightUnet
+from .errors import IcLightError
+
+
+def route_concat_latents(denoiser: torch.nn.Module, unet: IcLightUnet, latents: torch.Tensor) -> None:
+    """Make `denoiser` (one sampling pass's CFGDenoiser) feed `latents` to `unet`, row by row.
+
+    `latents` has one row per image of the batch (or a single row shared by all) and must have
+    the latent size of the pass: a hires pass needs latents encoded at the hires size.
+    """
+    denoiser.forward = _with_image_cond(denoiser.forward, latents)
+    inner_model = denoiser.inner_model
+    inner_model.forward = _with_concat_rows(inner_model.forward, unet)
+
+
+def _with_image_cond(forward: Callable[..., Any], latents: torch.Tensor) -> Callable[..., Any]:
+    signature = inspect.signature(forward)
+
+    @functools.wraps(forward)
+    def forward_with_latents(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        x = bound.arguments["x"]
+        bound.arguments["image_cond"] = batch_latents(latents, x)
+        return forward(*bound.args, **bound.kwargs)
+
+    return forward_with_latents
+
+
+def _with_concat_rows(forward: Callable[..., Any], unet: IcLightUnet) -> Callable[..., Any]:
+    @functools.wraps(forward)
+    def forward_with_concat(x: torch.Tensor, *args: Any, cond: dict, **kwargs: Any) -> Any:
+        # When uncond rows are skipped in a single call, x loses its last rows but c_concat does not:
+        # its first rows are still x's.
+        rows = cond["c_concat"][0][: x.shape[0]]
+        with unet.concat_latents(rows):
+            return forward(x, *args, cond=cond, **kwargs)
+
+    return forward_with_concat
+
+
+def batch_latents(latents: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`latents` as one row per image of `x`, refusing a mismatched batch or latent size."""
+    if tuple(latents.shape[2:]) != tuple(x.shape[2:]):
+        h, w = latents.shape[2:]
+        xh, xw = x.shape[2:]
+        raise IcLightError(
+            f"IC-Light latents were encoded for a {w * 8}x{h * 8} image but this sampling pass works at "
+            f"{xw * 8}x{xh * 8} (hires. fix?): the foreground and background must be encoded at that size."
+        )
+    if latents.shape[0] == 1:
+        latents = latents.expand(x.shape[0], *latents.shape[1:])
+    if latents.shape[0] != x.shape[0]:
+        raise IcLightError(f"IC-Light has latents for {latents.shape[0]} images but the batch has {x.shape[0]}.")
+    return latents.to(x)

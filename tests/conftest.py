@@ -1,0 +1,63 @@
+"""Test environment: import paths for the stand-ins, one thread, the real ldm forward kept aside.
+
+- `tests/standins` holds a torchvision stand-in (the registry's build for this torch needs CUDA).
+  pytorch_lightning (through torchmetrics) decides at import whether torchvision is usable, so it is
+  imported before the stand-in is on the path and goes on believing it is absent.
+- `tests/a1111` holds stand-ins of the A1111 v1.10.1 `modules.*` the adapter imports.
+- k-diffusion's package `__init__` imports its training and evaluation code (clip, clean-fid);
+  the package is registered without running it, so `k_diffusion.external` and `.sampling` import
+  on their own, as A1111 uses them.
+"""
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytorch_lightning  # noqa: F401  (see docstring: must come before the torchvision stand-in)
+import torch
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS / "standins"))
+sys.path.insert(0, str(TESTS / "a1111"))
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS.parent))
+
+_kd_spec = importlib.util.find_spec("k_diffusion")
+_kd = types.ModuleType("k_diffusion")
+_kd.__path__ = list(_kd_spec.submodule_search_locations)
+sys.modules.setdefault("k_diffusion", _kd)
+
+torch.set_num_threads(1)
+
+import tiny_models  # noqa: E402,F401  (captures ldm's own UNetModel.forward before any stand-in patches it)
+
+
+import pytest  # noqa: E402
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """`report(line)`: a measured figure, printed in the summary at the end of the run."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("IC-Light figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def a1111(tmp_path):
+    """A1111 stand-ins around a tiny real LatentDiffusion with fc and fbc files in models/ic-light."""
+    from a1111_env import make_env, reset_env
+
+    env = make_env(tmp_path)
+    try:
+        yield env
+    finally:
+        reset_env()

@@ -1,0 +1,196 @@
+"""The checkpoint's UNet is left exactly as it was: after cycles, after errors, under Lora."""
+import pytest
+import torch
+
+from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
+from iclight_a1111.errors import IcLightError
+from iclight_a1111.offset_files import offsets_from_tensors
+from tiny_models import LDM_UNET_FORWARD, ldm_unet, parameter_fingerprint, random_offsets
+
+
+def unet_call(a1111, batch=2, size=8):
+    x = torch.randn(batch, 4, size, size)
+    return a1111.sd_model.model.diffusion_model(x, torch.tensor([500] * batch), context=torch.randn(batch, 77, 768))
+
+
+def test_weights_bit_identical_after_fc_fbc_fc_cycles(a1111):
+    from modules import sd_unet
+
+    before = parameter_fingerprint(a1111.unet)
+    for variant, channels in (("fc", 4), ("fbc", 8), ("fc", 4)):
+        sd_unet.apply_unet(a1111.labels[variant])
+        unet = sd_unet.current_unet
+        assert a1111.unet.input_blocks[0][0].weight.shape[1] == 4 + channels, f"{variant}: first conv not widened"
+        assert parameter_fingerprint(a1111.unet) != before, f"{variant}: IC-Light weights are not in place"
+        with unet.concat_latents(torch.randn(2, channels, 8, 8)):
+            out = unet_call(a1111)
+        assert out.shape == (2, 4, 8, 8) and out.abs().mean() > 0
+    sd_unet.apply_unet("None")
+    assert parameter_fingerprint(a1111.unet) == before, "checkpoint parameters differ after deactivation"
+    assert a1111.unet.input_blocks[0][0].in_channels == 4
+
+
+def test_weights_bit_identical_after_an_exception_mid_forward(a1111):
+    from modules import sd_unet
+
+    before = parameter_fingerprint(a1111.unet)
+    sd_unet.apply_unet(a1111.labels["fbc"])
+    unet = sd_unet.current_unet
+
+    def failing_block(module, args):
+        raise RuntimeError("out of memory (simulated)")
+
+    hook = a1111.unet.middle_block.register_forward_pre_hook(failing_block)
+    try:
+        with unet.concat_latents(torch.randn(2, 8, 8, 8)), pytest.raises(RuntimeError, match="simulated"):
+            unet_call(a1111)
+    finally:
+        hook.remove()
+    sd_unet.apply_unet("None")
+    assert parameter_fingerprint(a1111.unet) == before, "checkpoint parameters differ after a failed forward"
+
+
+def test_plain_generation_after_iclight_equals_one_before(a1111):
+    from modules import sd_unet
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        plain_before = unet_call(a1111)
+    sd_unet.apply_unet(a1111.labels["fc"])
+    sd_unet.apply_unet("None")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        plain_after = unet_call(a1111)
+    assert torch.equal(plain_before, plain_after), "the checkpoint UNet computes differently after IC-Light"
+
+
+def lora_apply_weights(module, deltas, names):
+    """Mirrors extensions-builtin/Lora/networks.py `network_apply_weights` (v1.10.1) for a Linear or
+    Conv2d: back the weights up on first use, restore from backup when the wanted networks change,
+    add the networks' deltas in place, record their names."""
+    if getattr(module, "network_layer_name", None) is None:
+        return
+    current = getattr(module, "network_current_names", ())
+    if getattr(module, "network_weights_backup", None) is None and names != ():
+        module.network_weights_backup = module.weight.to("cpu", copy=True)
+    if getattr(module, "network_bias_backup", None) is None and names != () and module.bias is not None:
+        module.network_bias_backup = module.bias.to("cpu", copy=True)
+    if current != names:
+        with torch.no_grad():
+            module.weight.copy_(module.network_weights_backup)
+            if module.bias is not None:
+                module.bias.copy_(module.network_bias_backup)
+            module.weight += deltas
+        module.network_current_names = names
+
+
+LORA_MODULES = ("input_blocks.1.1.transformer_blocks.0.attn2.to_k", "output_blocks.3.0.in_layers.2")
+
+
+def lora_on_checkpoint(unet, names=(("style", 1.0, 1.0, None),)):
+    originals, deltas = {}, {}
+    for i, name in enumerate(LORA_MODULES):
+        module = unet.get_submodule(name)
+        module.network_layer_name = name.replace(".", "_")
+        originals[name] = module.weight.detach().clone()
+        deltas[name] = torch.full_like(module.weight, 0.5 + i)
+        lora_apply_weights(module, deltas[name], names)
+    return originals, deltas
+
+
+def test_merge_starts_from_lora_backup_not_the_lora_modified_weight():
+    unet = ldm_unet(seed=3)
+    originals, _ = lora_on_checkpoint(unet)
+    offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
+    before = parameter_fingerprint(unet)
+    lora_state = {n: dict(vars(unet.get_submodule(n))) for n in LORA_MODULES}
+
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), offsets)
+    iclight.activate()
+    for name in LORA_MODULES:
+        merged = unet.get_submodule(name).weight
+        expected = originals[name] + offsets.tensors[name + ".weight"].float()
+        assert torch.equal(merged, expected), f"{name}: merged from the Lora-modified weight, not the original"
+    iclight.deactivate()
+
+    assert parameter_fingerprint(unet) == before
+    for name in LORA_MODULES:
+        after = vars(unet.get_submodule(name))
+        for attr in ("network_weights_backup", "network_bias_backup", "network_current_names"):
+            assert after.get(attr, "absent") is lora_state[name].get(attr, "absent"), f"{name}.{attr} not restored"
+
+
+def test_lora_applies_on_top_of_iclight_and_leaves_merged_weights_clean():
+    unet = ldm_unet(seed=3)
+    names = (("style", 1.0, 1.0, None),)
+    originals, deltas = lora_on_checkpoint(unet, names)
+    offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
+    before = parameter_fingerprint(unet)
+
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), offsets)
+    iclight.activate()
+    merged = {n: unet.get_submodule(n).weight for n in LORA_MODULES}
+    clean = {n: w.detach().clone() for n, w in merged.items()}
+    for name in LORA_MODULES:
+        lora_apply_weights(unet.get_submodule(name), deltas[name], names)  # what Lora's patched forward does
+        assert torch.equal(merged[name], clean[name] + deltas[name]), f"{name}: Lora not applied on top of IC-Light"
+    iclight.deactivate()
+
+    for name in LORA_MODULES:
+        assert torch.equal(merged[name], clean[name]), f"{name}: Lora left baked into the IC-Light weights"
+    assert parameter_fingerprint(unet) == before, "checkpoint (with its Lora) not restored exactly"
+
+
+def sdxl_like_unet():
+    """SDXL's layout where ldm can build it: no attention at the first level, text context 2048."""
+    return ldm_unet(dict(
+        image_size=8, in_channels=4, out_channels=4, model_channels=32, attention_resolutions=[4, 2],
+        num_res_blocks=2, channel_mult=[1, 2, 4], num_head_channels=8, use_spatial_transformer=True,
+        transformer_depth=1, context_dim=2048, use_linear_in_transformer=True, legacy=False,
+    ))
+
+
+def sd2_like_unet():
+    return ldm_unet(dict(
+        image_size=8, in_channels=4, out_channels=4, model_channels=32, attention_resolutions=[4, 2, 1],
+        num_res_blocks=2, channel_mult=[1, 2, 4, 4], num_head_channels=8, use_spatial_transformer=True,
+        transformer_depth=1, context_dim=1024, use_linear_in_transformer=True, legacy=False,
+    ))
+
+
+def sd1_inpainting_unet():
+    from tiny_models import TINY_UNET
+
+    return ldm_unet({**TINY_UNET, "in_channels": 9})
+
+
+@pytest.mark.parametrize("make_unet,what", [
+    (sdxl_like_unet, "an SDXL checkpoint"),
+    (sd2_like_unet, "an SD 2.x checkpoint"),
+    (sd1_inpainting_unet, "an SD 1.x inpainting checkpoint"),
+])
+def test_non_sd1_checkpoint_is_refused_before_anything_changes(a1111, make_unet, what):
+    from modules import sd_unet
+
+    a1111.sd_model.model.diffusion_model = make_unet()
+    before = parameter_fingerprint(a1111.sd_model.model.diffusion_model)
+    expected = f"IC-Light works with SD 1.x checkpoints only (this one is {what})"
+    with pytest.raises(IcLightError, match=expected.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
+        sd_unet.apply_unet(a1111.labels["fc"])
+    assert parameter_fingerprint(a1111.sd_model.model.diffusion_model) == before
+    with pytest.raises(IcLightError, match="called before it was activated"):
+        sd_unet.current_unet(torch.randn(1, 4, 8, 8), torch.tensor([1]), torch.randn(1, 77, 768))
+
+
+def test_offsets_that_do_not_fit_are_refused_before_anything_changes(a1111, tmp_path):
+    from modules import sd_unet
+
+    from tiny_models import write_offsets
+
+    tensors = random_offsets(a1111.unet, 8, seed=9)
+    tensors["out.2.weight"] = torch.zeros(4, 32, 1, 1, dtype=torch.float16)
+    write_offsets(a1111.model_dir / "iclight_sd15_fc.safetensors", tensors, "diffusers")
+    before = parameter_fingerprint(a1111.unet)
+    with pytest.raises(IcLightError, match=r"does not fit.*wrong shapes: out\.2\.weight"):
+        sd_unet.apply_unet(a1111.labels["fc"])
+    assert parameter_fingerprint(a1111.unet) == before
