@@ -2,20 +2,24 @@
 
 It turns the library's pieces into A1111 objects: an `sd_unet.SdUnetOption` per IC-Light file, an
 `sd_unet.SdUnet` running the current checkpoint with IC-Light weights, VAE encoding with the
-checkpoint's VAE, and the CFGDenoiser routing of a sampling pass.
+checkpoint's VAE, the CFGDenoiser routing of a sampling pass, model files and their downloads.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-from modules import devices, paths, sd_hijack, sd_unet, shared
+from modules import devices, hashes, modelloader, paths, sd_hijack, sd_unet, shared
 
 from .concat_unet import CheckpointUnet, IcLightUnet
 from .errors import IcLightError
-from .model_files import MODEL_FOLDER_NAME, find_model_files
+from .model_files import (
+    MODEL_FOLDER_NAME, OFFICIAL_FILES, RELEASE_URL, ModelFile, download_hint, find_model_files, inspect_model_file,
+    select_model,
+    verify_download,
+)
 from .offset_files import load_offsets
 from .row_alignment import route_concat_latents
 from .vae_encoding import encode_latents
@@ -30,9 +34,9 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
 class IcLightUnetOption(sd_unet.SdUnetOption):
     """One IC-Light file, listed in A1111's SD Unet options."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.label = UNET_LABEL_PREFIX + path.stem
+    def __init__(self, model: ModelFile) -> None:
+        self.path = model.path
+        self.label = unet_label(model)
         # No checkpoint name: "Automatic" must never pick IC-Light for a plain generation.
         self.model_name = None
 
@@ -51,9 +55,17 @@ def model_folders() -> list[Path]:
     return folders
 
 
+def unet_label(model: ModelFile) -> str:
+    return UNET_LABEL_PREFIX + model.path.stem
+
+
+def model_files() -> list[ModelFile]:
+    return find_model_files(model_folders())
+
+
 def add_unet_options(options: list) -> None:
     """`script_callbacks.on_list_unets` callback: one option per IC-Light file found."""
-    options.extend(IcLightUnetOption(path) for path in find_model_files(model_folders()))
+    options.extend(IcLightUnetOption(model) for model in model_files())
 
 
 def encode_images(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -68,3 +80,55 @@ def route_to_active_unet(sampler: object, latents: torch.Tensor) -> None:
     if not isinstance(unet, IcLightUnet):
         raise IcLightError("IC-Light latents were given but the IC-Light UNet is not active.")
     route_concat_latents(sampler.model_wrap_cfg, unet, latents)
+
+
+def download_official(name: str) -> ModelFile:
+    """Fetch an official IC-Light file with A1111's downloader (progress in the console), verified."""
+    folder = model_folders()[0]
+    try:
+        path = modelloader.load_file_from_url(RELEASE_URL + name, model_dir=str(folder), file_name=name)
+    except Exception as e:
+        raise IcLightError(f"Could not download {name} ({e}). {download_hint(name, folder)}") from e
+    return verify_download(Path(path), OFFICIAL_FILES[name])
+
+
+class A1111Host:
+    """`generation.Host` on A1111: model files, sd_unet activation, the VAE, the sampler."""
+
+    def find_model(self, name: str) -> ModelFile:
+        files = model_files()
+        model = select_model(files, name)
+        if model is not None:
+            return model
+        wanted = name.split(" [")[0].strip() or "iclight_sd15_fc.safetensors"
+        if not files and wanted in OFFICIAL_FILES:
+            return download_official(wanted)
+        for folder in model_folders():
+            if (folder / wanted).is_file():
+                inspect_model_file(folder / wanted)  # raises with the reason it is not listed
+        folder = model_folders()[0]
+        if not files:
+            raise IcLightError(f"IC-Light is enabled but no IC-Light model file was found. {download_hint(wanted, folder)}")
+        listed = ", ".join(f.name for f in files)
+        raise IcLightError(f"IC-Light model '{name}' was not found (available: {listed}). Put it in {folder}.")
+
+    def short_hash(self, model: ModelFile) -> str:
+        return (hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or "")[:10]
+
+    def activate(self, model: ModelFile) -> None:
+        label = unet_label(model)
+        if label not in [o.label for o in sd_unet.unet_options]:
+            sd_unet.list_unets()
+        sd_unet.apply_unet(label)
+        active = sd_unet.current_unet
+        if not isinstance(active, IcLightUnet) or Path(active.offsets.name).name != model.name:
+            raise IcLightError(f"The IC-Light UNet for '{model.name}' could not be activated.")
+
+    def deactivate(self) -> None:
+        sd_unet.apply_unet("None")
+
+    def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        return encode_images(images)
+
+    def route(self, sampler: Any, latents: torch.Tensor) -> None:
+        route_to_active_unet(sampler, latents)

@@ -1,18 +1,97 @@
-"""Where IC-Light model files are looked for."""
+"""IC-Light model files: where they are looked for, what each one is, the official downloads."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
+
+from safetensors import SafetensorError, safe_open
+
+from .errors import IcLightError
+from .key_table import FIRST_CONV_LDM, sd1_ldm_keys, to_ldm_keys
+from .offset_files import VARIANTS
 
 MODEL_FOLDER_NAME = "ic-light"
+RELEASE_URL = "https://huggingface.co/lllyasviel/ic-light/resolve/main/"
+OFFICIAL_FILES = {
+    "iclight_sd15_fc.safetensors": "fc",
+    "iclight_sd15_fbc.safetensors": "fbc",
+    "iclight_sd15_fcon.safetensors": "fc",
+}
+VARIANT_LABELS = {"fc": "fc/fcon", "fbc": "fbc"}
 
 
-def find_model_files(folders: Iterable[str | Path]) -> list[Path]:
-    """The `.safetensors` files directly inside `folders` (missing folders are skipped), sorted by name."""
-    found: dict[str, Path] = {}
+@dataclass(frozen=True)
+class ModelFile:
+    path: Path
+    variant: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def label(self) -> str:
+        """Name and variant, as the model dropdown shows it."""
+        return f"{self.path.name} [{VARIANT_LABELS[self.variant]}]"
+
+
+def inspect_model_file(path: Path) -> ModelFile:
+    """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `IcLightError`."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise IcLightError(f"'{path.name}' is not a readable safetensors file ({e}).") from e
+    ldm_shapes, _ = to_ldm_keys(shapes)
+    if set(ldm_shapes) != set(sd1_ldm_keys()):
+        raise IcLightError(f"'{path.name}' does not have the keys of an SD 1.x UNet; IC-Light needs SD 1.x models.")
+    first_conv = ldm_shapes[FIRST_CONV_LDM]
+    if len(first_conv) != 4 or first_conv[1] not in VARIANTS:
+        raise IcLightError(f"'{path.name}' has a first conv of shape {first_conv}; not an IC-Light model.")
+    return ModelFile(path, VARIANTS[first_conv[1]])
+
+
+def find_model_files(folders: Iterable[str | Path], log: Callable[[str], None] = print) -> list[ModelFile]:
+    """IC-Light files directly inside `folders`, sorted by name; files that are not are logged and left out."""
+    found: dict[str, ModelFile] = {}
     for folder in folders:
         folder = Path(folder)
-        if folder.is_dir():
-            for path in folder.glob("*.safetensors"):
-                found.setdefault(path.name.lower(), path)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.safetensors")):
+            if path.name.lower() in found:
+                continue
+            try:
+                found[path.name.lower()] = inspect_model_file(path)
+            except IcLightError as e:
+                log(f"IC-Light: not listing {path}: {e}")
     return [found[name] for name in sorted(found)]
+
+
+def select_model(files: list[ModelFile], wanted: str) -> ModelFile | None:
+    """The file named `wanted` (file name, stem, or dropdown label); when empty, the first fc file
+    (the reference's default model), else the first file."""
+    if not wanted:
+        return next((f for f in files if f.variant == "fc"), files[0] if files else None)
+    wanted = wanted.split(" [")[0].strip().lower()
+    for f in files:
+        if wanted in (f.name.lower(), f.path.stem.lower()):
+            return f
+    return None
+
+
+def verify_download(path: Path, expected_variant: str) -> ModelFile:
+    """Check a freshly downloaded official file; a bad one is deleted so it is not listed."""
+    try:
+        model = inspect_model_file(path)
+        if model.variant != expected_variant:
+            raise IcLightError(f"'{path.name}' is a {model.variant} model, {expected_variant} was expected.")
+        return model
+    except IcLightError as e:
+        path.unlink(missing_ok=True)
+        raise IcLightError(f"The downloaded '{path.name}' failed verification and was deleted: {e}") from e
+
+
+def download_hint(name: str, folder: Path) -> str:
+    return f"Download {name} from {RELEASE_URL}{name} and put it in {folder}."

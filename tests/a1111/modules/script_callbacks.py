@@ -12,3 +12,16 @@ def list_unets_callback():
     for callback in callbacks_list_unets:
         callback(res)
     return res
+
+
+callbacks_before_ui = []
+
+
+def on_before_ui(callback):
+    """Mirrors `on_before_ui`: `callback()` runs once all scripts are loaded, before the UI is built."""
+    callbacks_before_ui.append(callback)
+
+
+def before_ui_callback():
+    for callback in callbacks_before_ui:
+        callback()

@@ -1,0 +1,212 @@
+"""One IC-Light generation, from the script's arguments to the latents each sampling pass gets.
+
+A1111 swallows exceptions raised in script hooks and goes on generating without the extension's
+effect. So the hooks never raise: a refusal is kept and raised from inside sampling, where A1111
+lets it reach the user (an error in the UI, an error answer from the API).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import IcLightError
+from .light_maps import DIRECTIONS, fbc_background, fc_light_map
+from .model_files import ModelFile
+from .params import coerce, infotext_entries, values_from_args, PARAMS_BY_KEY
+from .vae_encoding import composite_on_grey, resize_and_center_crop
+
+OVERRIDES_ATTR = "iclight_overrides"  # values set by X/Y/Z plot axes on `p`
+JOB_ATTR = "iclight_job"
+
+
+class Host(Protocol):
+    """What a generation needs from A1111 (implemented by `a1111_adapter.A1111Host`)."""
+
+    def find_model(self, name: str) -> ModelFile: ...
+    def short_hash(self, model: ModelFile) -> str: ...
+    def activate(self, model: ModelFile) -> None: ...
+    def deactivate(self) -> None: ...
+    def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
+    def route(self, sampler: Any, latents: torch.Tensor) -> None: ...
+
+
+@dataclass
+class IcLightJob:
+    """A generation's IC-Light inputs, and their latents per latent size (first pass, hires pass)."""
+
+    values: dict[str, Any]
+    model: ModelFile
+    subjects: list[np.ndarray]
+    light_map: np.ndarray | None = None
+    background: np.ndarray | None = None
+    latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+
+    def concat_latents(self, height: int, width: int, encode) -> torch.Tensor:
+        """Foreground (then background) latents for a pass at this latent size, encoded once."""
+        if (height, width) not in self.latents:
+            w, h = width * 8, height * 8
+            parts = [encode([resize_and_center_crop(s, w, h) for s in self.subjects])]
+            if self.model.variant == "fbc":
+                background = encode([self.background_image(w, h)])
+                parts.append(background.expand(parts[0].shape[0], -1, -1, -1))
+            self.latents[(height, width)] = torch.cat(parts, dim=1)
+        return self.latents[(height, width)]
+
+    def background_image(self, width: int, height: int) -> np.ndarray:
+        source = self.values["background_source"]
+        if source.startswith("Upload"):
+            return resize_and_center_crop(self.background, width, height)
+        return fbc_background(source, width, height)
+
+
+def start(p: Any, args: Sequence[Any], host: Host) -> None:
+    """The `process` hook: check everything, prepare the job and take over `p.sample`."""
+    if not requested(args, p):
+        return
+    try:
+        values = values_from_args(args)
+        values.update(getattr(p, OVERRIDES_ATTR, {}))
+        if not values["enabled"]:
+            return
+        job = prepare(p, values, host)
+    except Exception as e:
+        refuse_generation(p, e)
+        return
+    setattr(p, JOB_ATTR, job)
+    take_over_sampling(p, host, job)
+
+
+def requested(args: Sequence[Any], p: Any) -> bool:
+    """Whether IC-Light is switched on, read leniently so a malformed argument still gets reported."""
+    overrides = getattr(p, OVERRIDES_ATTR, {})
+    if "enabled" in overrides:
+        return bool(overrides["enabled"])
+    if not args:
+        return False
+    first = args[0]
+    if isinstance(first, Mapping):
+        first = first.get("enabled", False)
+    return first is True or (isinstance(first, str) and first.strip().lower() == "true")
+
+
+def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
+    if values["remove_background"]:
+        raise IcLightError(
+            "IC-Light background removal is not available in this version. Give the foreground as an RGBA "
+            "image whose alpha marks the subject, or turn 'Remove background' off."
+        )
+    model = host.find_model(values["model"])
+    values["model"] = model.name
+    is_img2img = getattr(p, "init_images", None) is not None
+    subjects = subject_images(p, values, is_img2img)
+    job = IcLightJob(values, model, subjects)
+
+    if model.variant == "fbc":
+        if values["background_source"].startswith("Upload"):
+            if values["background"] is None:
+                raise IcLightError(
+                    "The fbc IC-Light model needs a background: upload a background image, or choose a light "
+                    "gradient (Left, Right, Top, Bottom, Ambient) as Background."
+                )
+            background = flatten(values["background"])
+            job.background = np.fliplr(background).copy() if values["background_source"] == "Upload, flipped" else background
+    elif is_img2img and values["light"] != "None":
+        job.light_map = light_map_image(values, p.width, p.height)
+        p.init_images = [Image.fromarray(job.light_map)] * len(p.init_images)
+
+    p.extra_generation_params.update(infotext_entries(values, host.short_hash(model)))
+    return job
+
+
+def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[np.ndarray]:
+    if values["foreground"] is not None:
+        return [flatten(values["foreground"])]
+    if is_img2img:
+        images = [i for i in p.init_images if i is not None]
+        if not images:
+            raise IcLightError("IC-Light needs a subject: put the picture to relight in the img2img image box.")
+        return [flatten(coerce(PARAMS_BY_KEY["foreground"], i)) for i in images]
+    raise IcLightError("IC-Light needs a foreground: upload the subject to relight in the IC-Light panel.")
+
+
+def flatten(image: np.ndarray) -> np.ndarray:
+    """RGB as is; RGBA composited over grey by its alpha, as the reference does."""
+    if image.shape[2] == 4:
+        return composite_on_grey(image[..., :3], image[..., 3].astype(np.float32) / 255.0)
+    return image
+
+
+def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.ndarray:
+    light = values["light"]
+    if light == "Custom":
+        if values["light_map"] is None:
+            raise IcLightError("IC-Light light is 'Custom' but no light map was given: upload one, or pick a preset light.")
+        return resize_and_center_crop(flatten(values["light_map"]), width, height)
+    if light in DIRECTIONS or light == "Ambient":
+        return fc_light_map(light, width, height)
+    raise IcLightError(f"Unknown IC-Light light {light!r}.")
+
+
+def refuse_generation(p: Any, error: Exception) -> None:
+    """Raise `error` from `p.init`, the first step after the `process` hook that A1111 does not swallow."""
+
+    def init(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    p.init = init
+
+
+def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
+    """Run `p.sample` with the IC-Light UNet active, deactivated afterwards whatever happens."""
+    original = p.sample
+
+    @functools.wraps(original)
+    def sample(*args: Any, **kwargs: Any) -> Any:
+        try:
+            host.activate(job.model)
+            return original(*args, **kwargs)
+        finally:
+            host.deactivate()
+
+    p.sample = sample
+
+
+def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
+    """The `process_before_every_sampling` hook: latents for this pass, routed to the UNet."""
+    job = getattr(p, JOB_ATTR, None)
+    if job is None:
+        return
+    try:
+        height, width = x.shape[-2:]
+        if job.light_map is not None and not getattr(p, "is_hr_pass", False):
+            # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
+            # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
+            light = host.encode([resize_and_center_crop(job.light_map, width * 8, height * 8)])
+            p.init_latent = light.expand(x.shape[0], -1, -1, -1).to(x)
+        host.route(p.sampler, job.concat_latents(height, width, host.encode))
+    except Exception as e:
+        fail_sampling(p.sampler, e)
+
+
+def fail_sampling(sampler: Any, error: Exception) -> None:
+    """Make this pass's first denoiser call raise `error`, so the user sees it."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    sampler.model_wrap_cfg.forward = forward
+
+
+def extra_output_images(job: IcLightJob, width: int, height: int) -> list[Image.Image]:
+    """The inputs as the model saw them, for the gallery."""
+    images = [Image.fromarray(resize_and_center_crop(s, width, height)) for s in job.subjects]
+    if job.light_map is not None:
+        images.append(Image.fromarray(job.light_map))
+    if job.model.variant == "fbc":
+        images.append(Image.fromarray(job.background_image(width, height)))
+    return images

@@ -1,0 +1,166 @@
+"""The one schema of IC-Light's parameters: it drives the UI, the API, the infotext and the X/Y/Z axes.
+
+Values travel as a dict keyed by `Param.key`. From the API they come either positionally (in
+schema order, as A1111 fills a script's args) or as one dict with named keys.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import IcLightError
+from .light_maps import DIRECTIONS
+
+LIGHTS = (*DIRECTIONS, "Ambient", "None", "Custom")
+BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient")
+INFOTEXT_PREFIX = "IC-Light "
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    label: str
+    kind: str  # "bool", "choice", "text", "number" or "image"
+    default: Any
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+
+    @property
+    def infotext_key(self) -> str:
+        return INFOTEXT_PREFIX + self.label.lower()
+
+    @property
+    def in_infotext(self) -> bool:
+        """Images stay out of the infotext; `enabled` is implied by the presence of the others."""
+        return self.kind != "image" and self.key != "enabled"
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("enabled", "Enabled", "bool", False),
+    Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)"),
+    Param("light", "Light", "choice", "Left", LIGHTS,
+          help="img2img, fc: the light map that becomes the initial image (None keeps the img2img picture)"),
+    Param("foreground", "Foreground", "image", None,
+          help="the subject; in img2img the img2img picture is used when this is empty"),
+    Param("light_map", "Light map", "image", None, help="used when Light is Custom"),
+    Param("background_source", "Background", "choice", "Upload", BACKGROUNDS,
+          help="fbc: the background condition: an upload, or a light gradient"),
+    Param("background", "Background image", "image", None, help="fbc: used when Background is Upload"),
+    Param("remove_background", "Remove background", "bool", False,
+          help="not available yet: give an RGBA foreground to mark the subject"),
+    Param("extra_outputs", "Extra outputs", "bool", False,
+          help="add the foreground, light map and background as used to the results"),
+)
+PARAMS_BY_KEY = {p.key: p for p in PARAMS}
+
+
+def defaults() -> dict[str, Any]:
+    return {p.key: p.default for p in PARAMS}
+
+
+def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
+    """Script args (positional in schema order, or a single dict of named keys) -> checked values."""
+    if args and isinstance(args[0], Mapping):
+        named = dict(args[0])
+        unknown = sorted(set(named) - set(PARAMS_BY_KEY))
+        if unknown:
+            raise IcLightError(
+                f"Unknown IC-Light argument(s): {', '.join(unknown)}. Known: {', '.join(PARAMS_BY_KEY)}."
+            )
+        return {**defaults(), **{k: coerce(PARAMS_BY_KEY[k], v) for k, v in named.items()}}
+    if len(args) > len(PARAMS):
+        raise IcLightError(f"IC-Light takes {len(PARAMS)} arguments ({', '.join(PARAMS_BY_KEY)}), got {len(args)}.")
+    values = defaults()
+    for param, value in zip(PARAMS, args):
+        values[param.key] = coerce(param, value)
+    return values
+
+
+def coerce(param: Param, value: Any) -> Any:
+    """`value` as the type `param` needs, or an `IcLightError` naming the parameter."""
+    if param.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise IcLightError(f"IC-Light '{param.key}' must be true or false, got {value!r}.")
+    if param.kind == "choice":
+        match = [c for c in param.choices if isinstance(value, str) and c.lower() == value.strip().lower()]
+        if not match:
+            raise IcLightError(f"IC-Light '{param.key}' must be one of {', '.join(param.choices)}; got {value!r}.")
+        return match[0]
+    if param.kind == "text":
+        if value is None:
+            return param.default
+        if not isinstance(value, str):
+            raise IcLightError(f"IC-Light '{param.key}' must be a string, got {type(value).__name__}.")
+        return value.strip()
+    if param.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.")
+        try:
+            number = type(param.default)(value)
+        except ValueError:
+            raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.") from None
+        if (param.minimum is not None and number < param.minimum) or (param.maximum is not None and number > param.maximum):
+            raise IcLightError(f"IC-Light '{param.key}' must be within {param.minimum}..{param.maximum}, got {number}.")
+        return number
+    return decode_image(value, param.key)
+
+
+def decode_image(value: Any, name: str) -> np.ndarray | None:
+    """None, a numpy array, a PIL image, gradio's {'image': ...} dict, or base64 (optionally a data URL)."""
+    if isinstance(value, Mapping):
+        value = value.get("image")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        data = value.strip()
+        if data.startswith("data:"):
+            data = data.partition(",")[2]
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise IcLightError(f"IC-Light '{name}': the string is not valid base64 image data.") from None
+        try:
+            value = Image.open(io.BytesIO(raw))
+            value.load()
+        except (UnidentifiedImageError, OSError):
+            raise IcLightError(f"IC-Light '{name}': the data is not an image (PNG, JPEG or WebP expected).") from None
+    if isinstance(value, Image.Image):
+        value = np.array(value.convert("RGBA") if "A" in value.getbands() or value.mode == "P" else value.convert("RGB"))
+    if not isinstance(value, np.ndarray):
+        raise IcLightError(f"IC-Light '{name}' must be an image, got {type(value).__name__}.")
+    if value.ndim == 2:
+        value = np.stack((value,) * 3, axis=-1)
+    if value.ndim != 3 or value.shape[2] not in (3, 4) or min(value.shape[:2]) == 0:
+        raise IcLightError(f"IC-Light '{name}' has shape {value.shape}; an RGB or RGBA image is needed.")
+    return value.astype(np.uint8) if value.dtype != np.uint8 else value
+
+
+def infotext_entries(values: Mapping[str, Any], model_hash: str | None = None) -> dict[str, str]:
+    """What goes into the generation parameters (images excepted)."""
+    entries = {p.infotext_key: str(values[p.key]) for p in PARAMS if p.in_infotext}
+    if model_hash:
+        entries[INFOTEXT_PREFIX + "model hash"] = model_hash
+    return entries
+
+
+def values_from_infotext(infotext: Mapping[str, str]) -> dict[str, Any] | None:
+    """The values an infotext records (None when it has no IC-Light entry); images stay at defaults."""
+    if PARAMS_BY_KEY["model"].infotext_key not in infotext:
+        return None
+    values = {**defaults(), "enabled": True}
+    for p in PARAMS:
+        if p.in_infotext and p.infotext_key in infotext:
+            values[p.key] = coerce(p, infotext[p.infotext_key])
+    return values

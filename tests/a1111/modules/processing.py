@@ -1,0 +1,168 @@
+"""Mirrors modules/processing.py (v1.10.1), the order and data flow an always-on script sees.
+
+- `process_images`: `p.override_settings` applied to `shared.opts` and restored in `finally`.
+- `process_images_inner`: `scripts.process(p)`, then `p.init(...)`, then `sd_unet.apply_unet()`; per
+  batch `before_process_batch`, `process_batch`, `p.sample(...)`, decode, `postprocess_batch`; at the
+  end `scripts.postprocess(p, processed)` (not reached when sampling raises).
+- txt2img `sample`: sampler created, noise, `process_before_every_sampling`, `sampler.sample`; with
+  hires. fix `sample_hr_pass`: new sampler, latent upscale (the "Latent" upscalers), new noise,
+  `process_before_every_sampling` with `p.is_hr_pass` set, `sampler.sample_img2img` with the hires steps.
+- img2img `init`: sampler created, init images resized, `/255` then `*2 - 1`, encoded with
+  `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image repeated
+  over the batch or one per image; `sample`: noise, `process_before_every_sampling(x=p.init_latent)`,
+  then `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook.
+
+Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder), and
+noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way).
+"""
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modules import sd_samplers, sd_unet, shared
+
+
+@dataclass
+class Processed:
+    images: list
+    latents: torch.Tensor
+    infotexts: list
+    extra_generation_params: dict
+
+
+def image_noise(shape, seeds):
+    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+
+
+@dataclass(eq=False)
+class StableDiffusionProcessing:
+    cond: torch.Tensor = None
+    uncond: torch.Tensor = None
+    width: int = 64
+    height: int = 64
+    steps: int = 4
+    cfg_scale: float = 2.0
+    seed: int = 0
+    batch_size: int = 1
+    n_iter: int = 1
+    sampler_name: str = "Euler"
+    scripts: Any = None
+    script_args: tuple = ()
+    override_settings: dict = field(default_factory=dict)
+    override_settings_restore_afterwards: bool = True
+    extra_generation_params: dict = field(default_factory=dict)
+    is_hr_pass: bool = False
+    sampler: Any = None
+    iteration: int = 0
+
+    @property
+    def sd_model(self):
+        return shared.sd_model
+
+    def conds(self):
+        conds_list = [[(i, 1.0)] for i in range(self.batch_size)]
+        return (conds_list, self.cond[: self.batch_size]), self.uncond[: self.batch_size]
+
+    def txt2img_image_conditioning(self, x):
+        return x.new_zeros(x.shape[0], 5, 1, 1)
+
+
+@dataclass(eq=False)
+class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
+    enable_hr: bool = False
+    hr_scale: float = 1.5
+    denoising_strength: float = 0.5
+    hr_second_pass_steps: int = 0
+
+    def init(self):
+        pass
+
+    def sample(self, conditioning, unconditional_conditioning, seeds):
+        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        x = image_noise((4, self.height // 8, self.width // 8), seeds)
+        self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
+        samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
+        if not self.enable_hr:
+            return samples
+        return self.sample_hr_pass(samples, conditioning, unconditional_conditioning, seeds)
+
+    def sample_hr_pass(self, samples, conditioning, unconditional_conditioning, seeds):
+        self.is_hr_pass = True
+        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        size = (int(self.height * self.hr_scale) // 8, int(self.width * self.hr_scale) // 8)
+        samples = torch.nn.functional.interpolate(samples, size=size, mode="bilinear", antialias=False)
+        image_conditioning = self.txt2img_image_conditioning(samples)
+        noise = image_noise((4, *size), seeds)
+        self.scripts.process_before_every_sampling(self, x=samples, noise=noise, c=conditioning, uc=unconditional_conditioning)
+        samples = self.sampler.sample_img2img(self, samples, noise, conditioning, unconditional_conditioning,
+                                              steps=self.hr_second_pass_steps or self.steps, image_conditioning=image_conditioning)
+        self.is_hr_pass = False
+        return samples
+
+
+@dataclass(eq=False)
+class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
+    init_images: list = None
+    denoising_strength: float = 0.75
+
+    def init(self):
+        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        imgs = [np.array(img.convert("RGB").resize((self.width, self.height), Image.LANCZOS)).astype(np.float32) / 255.0
+                for img in self.init_images]
+        if len(imgs) == 1:
+            batch = np.repeat(imgs[0][None], self.batch_size, axis=0)
+        elif len(imgs) <= self.batch_size:
+            self.batch_size = len(imgs)
+            batch = np.stack(imgs)
+        else:
+            raise RuntimeError(f"bad number of images passed: {len(imgs)}; expecting {self.batch_size} or less")
+        image = torch.from_numpy(batch).permute(0, 3, 1, 2) * 2 - 1
+        model = self.sd_model
+        self.init_latent = model.get_first_stage_encoding(model.encode_first_stage(image))
+        self.image_conditioning = self.init_latent.new_zeros(self.init_latent.shape[0], 5, 1, 1)
+
+    def sample(self, conditioning, unconditional_conditioning, seeds):
+        x = image_noise(self.init_latent.shape[1:], seeds)
+        self.scripts.process_before_every_sampling(self, x=self.init_latent, noise=x, c=conditioning, uc=unconditional_conditioning)
+        return self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
+                                           image_conditioning=self.image_conditioning)
+
+
+def process_images(p):
+    stored = {k: getattr(shared.opts, k) for k in p.override_settings}
+    try:
+        for k, v in p.override_settings.items():
+            setattr(shared.opts, k, v)
+        return process_images_inner(p)
+    finally:
+        if p.override_settings_restore_afterwards:
+            for k, v in stored.items():
+                setattr(shared.opts, k, v)
+
+
+def process_images_inner(p):
+    if p.scripts is not None:
+        p.scripts.process(p)
+    images, latents = [], []
+    with torch.no_grad():
+        p.init()
+        sd_unet.apply_unet()
+        for n in range(p.n_iter):
+            p.iteration = n
+            seeds = [p.seed + n * p.batch_size + i for i in range(p.batch_size)]
+            p.scripts.before_process_batch(p, batch_number=n, seeds=seeds)
+            p.scripts.process_batch(p, batch_number=n, seeds=seeds)
+            c, uc = p.conds()
+            samples = p.sample(conditioning=c, unconditional_conditioning=uc, seeds=seeds)
+            decoded = ((p.sd_model.decode_first_stage(samples) + 1) / 2).clamp(0, 1)
+            batch_images = [Image.fromarray((d.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for d in decoded]
+            p.scripts.postprocess_batch(p, batch_images, batch_number=n)
+            images += batch_images
+            latents.append(samples)
+    infotext = ", ".join(f"{k}: {v}" for k, v in p.extra_generation_params.items())
+    processed = Processed(images, torch.cat(latents), [infotext] * len(images), dict(p.extra_generation_params))
+    p.scripts.postprocess(p, processed)
+    return processed

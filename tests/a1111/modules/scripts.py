@@ -1,0 +1,87 @@
+"""Mirrors modules/scripts.py (v1.10.1): the `Script` base, `AlwaysVisible`, `scripts_data`, and the
+`ScriptRunner` hooks used by processing. Like A1111, each hook call is wrapped in try/except that
+only reports the traceback (`errors.report`): an exception in a script hook does not stop the
+generation."""
+import traceback
+from collections import namedtuple
+
+AlwaysVisible = object()
+ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
+scripts_data = []
+reported_errors = []
+
+
+class Script:
+    args_from = None
+    args_to = None
+    alwayson = False
+    infotext_fields = None
+    paste_field_names = None
+
+    def title(self):
+        raise NotImplementedError()
+
+    def show(self, is_img2img):
+        return True
+
+    def ui(self, is_img2img):
+        pass
+
+    def before_process(self, p, *args):
+        pass
+
+    def process(self, p, *args):
+        pass
+
+    def before_process_batch(self, p, *args, **kwargs):
+        pass
+
+    def process_batch(self, p, *args, **kwargs):
+        pass
+
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        pass
+
+    def postprocess_batch(self, p, *args, **kwargs):
+        pass
+
+    def postprocess(self, p, processed, *args):
+        pass
+
+
+def report(message):
+    reported_errors.append(message + "\n" + traceback.format_exc())
+
+
+class ScriptRunner:
+    def __init__(self, alwayson_scripts):
+        self.alwayson_scripts = alwayson_scripts
+
+    def _each(self, hook, p, *args, **kwargs):
+        for script in self.alwayson_scripts:
+            try:
+                script_args = p.script_args[script.args_from:script.args_to]
+                getattr(script, hook)(p, *args, *script_args, **kwargs)
+            except Exception:
+                report(f"Error running {hook}: {script.title()}")
+
+    def before_process(self, p):
+        self._each("before_process", p)
+
+    def process(self, p):
+        self._each("process", p)
+
+    def before_process_batch(self, p, **kwargs):
+        self._each("before_process_batch", p, **kwargs)
+
+    def process_batch(self, p, **kwargs):
+        self._each("process_batch", p, **kwargs)
+
+    def process_before_every_sampling(self, p, **kwargs):
+        self._each("process_before_every_sampling", p, **kwargs)
+
+    def postprocess_batch(self, p, images, **kwargs):
+        self._each("postprocess_batch", p, images=images, **kwargs)
+
+    def postprocess(self, p, processed):
+        self._each("postprocess", p, processed)

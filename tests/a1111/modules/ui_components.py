@@ -1,0 +1,21 @@
+"""Mirrors modules/ui_components.py (v1.10.1): `ToolButton`, and `InputAccordion`, a hidden checkbox
+(the input) that opens and closes an accordion (the layout)."""
+import gradio as gr
+
+
+class ToolButton(gr.Button):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+class InputAccordion(gr.Checkbox):
+    def __init__(self, value, **kwargs):
+        super().__init__(value, **{**kwargs, "visible": False})
+        self.accordion = gr.Accordion(label=kwargs.get("label", "Accordion"), open=value)
+
+    def __enter__(self):
+        self.accordion.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self.accordion.__exit__(exc_type, exc_val, exc_tb)

@@ -1,0 +1,137 @@
+"""Every IC-Light refusal reaches the caller (A1111's ScriptRunner swallows hook exceptions) and
+leaves the checkpoint untouched, with no UNet left active."""
+import base64
+
+import pytest
+
+from generation_harness import img2img, pil, subject, txt2img
+from iclight_a1111.errors import IcLightError
+from tiny_models import parameter_fingerprint, random_offsets, write_offsets
+
+
+def no_model_files(a1111):
+    for f in a1111.model_dir.iterdir():
+        f.unlink()
+    return txt2img([{"enabled": True, "foreground": subject()}])
+
+
+def missing_named_model(a1111):
+    return txt2img([{"enabled": True, "model": "iclight_sd15_fcx.safetensors", "foreground": subject()}])
+
+
+def txt2img_without_foreground(a1111):
+    return txt2img([{"enabled": True}])
+
+
+def img2img_without_subject(a1111):
+    return img2img([{"enabled": True}], [None])
+
+
+def fbc_without_background(a1111):
+    return txt2img([{"enabled": True, "model": "iclight_sd15_fbc", "foreground": subject()}])
+
+
+def corrupt_upload(a1111):
+    not_an_image = base64.b64encode(b"GIF89a but not really an image").decode()
+    return txt2img([{"enabled": True, "foreground": not_an_image}])
+
+
+def invalid_base64(a1111):
+    return txt2img([{"enabled": True, "foreground": "data:image/png;base64,***not base64***"}])
+
+
+def sdxl_checkpoint(a1111):
+    from test_checkpoint_integrity import sdxl_like_unet
+
+    a1111.sd_model.model.diffusion_model = sdxl_like_unet()
+    return txt2img([{"enabled": True, "foreground": subject()}])
+
+
+def model_with_wrong_keys(a1111):
+    offsets = random_offsets(a1111.unet, 8, seed=3)
+    del offsets["middle_block.1.proj_out.bias"]
+    write_offsets(a1111.model_dir / "broken_relight.safetensors", offsets, "ldm")
+    return txt2img([{"enabled": True, "model": "broken_relight.safetensors", "foreground": subject()}])
+
+
+def model_failing_validation(a1111):
+    offsets = random_offsets(a1111.unet, 8, seed=3)
+    offsets["out.2.weight"] = offsets["out.2.weight"][:, :16].clone()
+    write_offsets(a1111.model_dir / "misshaped_relight.safetensors", offsets, "ldm")
+    return txt2img([{"enabled": True, "model": "misshaped_relight.safetensors", "foreground": subject()}])
+
+
+def unknown_light(a1111):
+    return img2img([{"enabled": True, "light": "Sideways"}], [pil(subject())])
+
+
+def custom_light_without_map(a1111):
+    return img2img([{"enabled": True, "light": "Custom"}], [pil(subject())])
+
+
+def background_removal_requested(a1111):
+    return txt2img([{"enabled": True, "foreground": subject(), "remove_background": True}])
+
+
+CASES = {
+    "no model file (offline)": (no_model_files, r"Could not download iclight_sd15_fc\.safetensors.*"
+                                r"https://huggingface\.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fc\.safetensors.*ic-light"),
+    "named model missing": (missing_named_model, r"'iclight_sd15_fcx\.safetensors' was not found \(available: "),
+    "txt2img without foreground": (txt2img_without_foreground, "needs a foreground"),
+    "img2img without subject": (img2img_without_subject, "needs a subject"),
+    "fbc without background": (fbc_without_background, "fbc IC-Light model needs a background"),
+    "corrupt upload": (corrupt_upload, "'foreground': the data is not an image"),
+    "invalid base64": (invalid_base64, "'foreground': the string is not valid base64"),
+    "SDXL checkpoint": (sdxl_checkpoint, r"SD 1\.x checkpoints only \(this one is an SDXL checkpoint\)"),
+    "model with wrong keys": (model_with_wrong_keys, r"'broken_relight\.safetensors' does not have the keys of an SD 1\.x UNet"),
+    "model failing validation": (model_failing_validation, r"does not fit.*wrong shapes: out\.2\.weight \(4, 16, 3, 3\)"),
+    "unknown light name": (unknown_light, "'light' must be one of Left, Right, Top, Bottom, Ambient, None, Custom; got 'Sideways'"),
+    "custom light without a map": (custom_light_without_map, "no light map was given"),
+    "background removal requested": (background_removal_requested, "background removal is not available"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refusal_reaches_the_caller_and_changes_nothing(a1111, case):
+    from modules import processing, scripts, sd_unet
+
+    make_p, message = CASES[case]
+    p = make_p(a1111)
+    unet = a1111.sd_model.model.diffusion_model
+    before = parameter_fingerprint(unet)
+    scripts.reported_errors.clear()
+    with pytest.raises(IcLightError, match=message):
+        processing.process_images(p)
+    assert not scripts.reported_errors, f"an exception was swallowed by the ScriptRunner: {scripts.reported_errors}"
+    assert sd_unet.current_unet is None, "a UNet was left active after the refusal"
+    assert parameter_fingerprint(unet) == before, "checkpoint weights changed by a refused generation"
+
+
+def test_disabled_iclight_ignores_its_arguments_entirely(a1111):
+    from modules import processing
+
+    p = txt2img([{"enabled": False, "foreground": "***not base64***"}], steps=2)
+    processing.process_images(p)
+    assert not any(k.startswith("IC-Light") for k in p.extra_generation_params)
+
+
+def test_exception_during_sampling_propagates_and_restores_the_checkpoint(a1111):
+    from modules import processing, sd_unet
+
+    unet = a1111.sd_model.model.diffusion_model
+    before = parameter_fingerprint(unet)
+    calls = []
+
+    def fail_on_third_call(module, args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    hook = unet.middle_block.register_forward_pre_hook(fail_on_third_call)
+    try:
+        with pytest.raises(RuntimeError, match="simulated"):
+            processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=4))
+    finally:
+        hook.remove()
+    assert sd_unet.current_unet is None
+    assert parameter_fingerprint(unet) == before

@@ -1,0 +1,73 @@
+"""API arguments (positional and named), infotext round trip, from the one parameter schema."""
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from iclight_a1111.errors import IcLightError
+from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args, values_from_infotext
+
+
+def png_base64(array, data_url=False):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    text = base64.b64encode(buffer.getvalue()).decode()
+    return "data:image/png;base64," + text if data_url else text
+
+
+def test_positional_args_follow_schema_order():
+    image = np.zeros((4, 6, 3), np.uint8)
+    args = [True, "iclight_sd15_fbc.safetensors", "Top", image, None, "Upload, flipped", image, False, True]
+    values = values_from_args(args)
+    assert [values[p.key] is not None for p in PARAMS] == [True] * 4 + [False] + [True] * 4
+    assert (values["model"], values["light"], values["background_source"], values["extra_outputs"]) == (
+        "iclight_sd15_fbc.safetensors", "Top", "Upload, flipped", True)
+
+
+def test_named_dict_fills_the_rest_with_defaults_and_matches_case_insensitively():
+    values = values_from_args([{"enabled": "true", "light": "bottom"}])
+    assert values == {**defaults(), "enabled": True, "light": "Bottom"}
+
+
+@pytest.mark.parametrize("data_url", [False, True])
+def test_base64_images_decode_with_or_without_data_prefix(data_url):
+    rgba = np.random.default_rng(0).integers(0, 255, (5, 7, 4), dtype=np.uint8)
+    values = values_from_args([{"foreground": png_base64(rgba, data_url)}])
+    assert np.array_equal(values["foreground"], rgba)
+
+
+def test_unknown_named_keys_are_named_in_the_error():
+    with pytest.raises(IcLightError, match="Unknown IC-Light argument\\(s\\): direction, strength\\. Known: enabled, model"):
+        values_from_args([{"enabled": True, "direction": "Left", "strength": 2}])
+
+
+@pytest.mark.parametrize("args,message", [
+    ([{"enabled": "yes"}], "'enabled' must be true or false, got 'yes'"),
+    ([{"light": 3}], "'light' must be one of"),
+    ([{"model": 5}], "'model' must be a string, got int"),
+    ([{"foreground": 12}], "'foreground' must be an image, got int"),
+    ([{"foreground": np.zeros((3, 3, 2), np.uint8)}], r"'foreground' has shape \(3, 3, 2\)"),
+    ([{"background": "%%%"}], "'background': the string is not valid base64"),
+    ([True] * (len(PARAMS) + 1), f"takes {len(PARAMS)} arguments"),
+])
+def test_bad_types_are_refused_naming_the_parameter(args, message):
+    with pytest.raises(IcLightError, match=message):
+        values_from_args(args)
+
+
+def test_infotext_round_trip_restores_every_non_image_parameter():
+    values = {**defaults(), "enabled": True, "model": "iclight_sd15_fbc.safetensors", "light": "Right",
+              "background_source": "Bottom", "extra_outputs": True, "foreground": np.zeros((2, 2, 3), np.uint8)}
+    entries = infotext_entries(values, model_hash="0123456789")
+    assert entries["IC-Light model hash"] == "0123456789"
+    assert not any(p.kind == "image" and p.infotext_key in entries for p in PARAMS), "images leaked into infotext"
+    infotext = ", ".join(f"{k}: {v}" for k, v in entries.items())
+    parsed = dict(item.split(": ", 1) for item in infotext.split(", "))
+    restored = values_from_infotext(parsed)
+    assert restored == {**values, "foreground": None}
+
+
+def test_infotext_without_iclight_restores_nothing():
+    assert values_from_infotext({"Steps": "20", "Sampler": "Euler"}) is None

@@ -1,0 +1,162 @@
+"""The A1111 side of the script: UI from the schema, infotext paste fields, X/Y/Z axes, downloads."""
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from generation_harness import pil, script_module, subject, txt2img, img2img
+from iclight_a1111.errors import IcLightError
+from iclight_a1111.params import PARAMS
+from tiny_models import random_offsets, write_offsets
+
+
+def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
+    import gradio as gr
+
+    script = script_module().IcLightScript()
+    for is_img2img in (False, True):
+        with gr.Blocks():
+            inputs = script.ui(is_img2img)
+        assert len(inputs) == len(PARAMS)
+        assert [type(i).__name__ for i in inputs] == [
+            "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox"]
+        assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
+        pasted = {key if isinstance(key, str) else "callable" for _, key in script.infotext_fields}
+        assert {"IC-Light light", "IC-Light background", "callable"} <= pasted
+
+
+class FakeXyzGrid(ModuleType):
+    """Stands in for scripts/xyz_grid.py (v1.10.1): `AxisOption(label, type, apply, choices=...)`, `axis_options`."""
+
+    def __init__(self):
+        super().__init__("xyz_grid.py")
+        self.axis_options = []
+
+        class AxisOption:
+            def __init__(self, label, type, apply, choices=None, **kwargs):
+                self.label, self.type, self.apply, self.choices = label, type, apply, choices
+
+        self.AxisOption = AxisOption
+
+
+@pytest.fixture
+def xyz_axes(a1111):
+    from modules import scripts
+
+    xyz = FakeXyzGrid()
+    script_class = type("Script", (), {"__module__": "xyz_grid.py"})
+    scripts.scripts_data.append(scripts.ScriptClassData(script_class, "xyz_grid.py", "", xyz))
+    try:
+        script_module().add_xyz_axes()
+        yield {o.label: o for o in xyz.axis_options}
+    finally:
+        scripts.scripts_data.clear()
+
+
+def test_xyz_axes_cover_model_light_enabled_and_background(xyz_axes):
+    assert set(xyz_axes) == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background"}
+    assert xyz_axes["IC-Light model"].choices() == ["iclight_sd15_fbc.safetensors", "iclight_sd15_fc.safetensors"]
+
+
+def test_xyz_axis_values_are_what_the_generation_uses(a1111, xyz_axes):
+    from modules import processing
+
+    p = img2img([{"enabled": False, "light": "Left"}], [pil(subject())], steps=2, denoising_strength=0.9)
+    xyz_axes["IC-Light enabled"].apply(p, "True", None)
+    xyz_axes["IC-Light light"].apply(p, "Bottom", None)
+    xyz_axes["IC-Light model"].apply(p, "iclight_sd15_fc.safetensors", None)
+    processing.process_images(p)
+    assert p.extra_generation_params["IC-Light light"] == "Bottom"
+    assert p.extra_generation_params["IC-Light model"] == "iclight_sd15_fc.safetensors"
+
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    xyz_axes["IC-Light model"].apply(p, "iclight_sd15_fbc.safetensors", None)
+    xyz_axes["IC-Light background"].apply(p, "Ambient", None)
+    processing.process_images(p)
+    assert (p.extra_generation_params["IC-Light model"], p.extra_generation_params["IC-Light background"]) == (
+        "iclight_sd15_fbc.safetensors", "Ambient")
+
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    xyz_axes["IC-Light enabled"].apply(p, "False", None)
+    processing.process_images(p)
+    assert "IC-Light model" not in p.extra_generation_params
+
+
+def test_infotext_records_model_name_and_short_hash(a1111):
+    import hashlib
+
+    from modules import processing
+
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    processing.process_images(p)
+    digest = hashlib.sha256((a1111.model_dir / "iclight_sd15_fc.safetensors").read_bytes()).hexdigest()
+    assert p.extra_generation_params["IC-Light model hash"] == digest[:10]
+
+
+def test_offline_download_names_file_url_and_folder(a1111):
+    from iclight_a1111 import a1111_adapter
+
+    (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
+    with pytest.raises(IcLightError) as refused:
+        a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+    message = str(refused.value)
+    assert "Temporary failure in name resolution" in message
+    assert "https://huggingface.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fbc.safetensors" in message
+    assert str(a1111.model_dir) in message
+
+
+@pytest.fixture
+def serve_download(monkeypatch):
+    """Make A1111's downloader write `tensors` (a tiny IC-Light file) instead of fetching."""
+    from modules import modelloader
+
+    served = {}
+
+    def download(url, dst, progress=True, hash_prefix=None):
+        write_offsets(Path(dst), served["tensors"], "diffusers")
+
+    monkeypatch.setattr(modelloader, "download_url_to_file", download)
+    return served
+
+
+def test_downloaded_file_is_verified_and_listed(a1111, serve_download):
+    from iclight_a1111 import a1111_adapter
+
+    (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
+    serve_download["tensors"] = random_offsets(a1111.unet, 12, seed=1)
+    model = a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+    assert model.variant == "fbc" and model.path.is_file()
+    assert "iclight_sd15_fbc.safetensors" in [m.name for m in a1111_adapter.model_files()]
+
+
+def test_downloaded_file_of_the_wrong_kind_is_deleted(a1111, serve_download):
+    from iclight_a1111 import a1111_adapter
+
+    (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
+    serve_download["tensors"] = random_offsets(a1111.unet, 8, seed=1)
+    with pytest.raises(IcLightError, match="failed verification and was deleted: .*fc model, fbc was expected"):
+        a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+    assert not (a1111.model_dir / "iclight_sd15_fbc.safetensors").exists()
+
+
+def test_first_use_downloads_the_default_model_when_none_is_present(a1111, serve_download):
+    from modules import processing
+
+    for f in a1111.model_dir.iterdir():
+        f.unlink()
+    serve_download["tensors"] = random_offsets(a1111.unet, 8, seed=1)
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    processing.process_images(p)
+    assert p.extra_generation_params["IC-Light model"] == "iclight_sd15_fc.safetensors"
+
+
+def test_non_sd1_model_files_are_not_offered_and_the_reason_is_logged(a1111, capsys):
+    from iclight_a1111 import a1111_adapter
+
+    offsets = random_offsets(a1111.unet, 8, seed=1)
+    offsets["label_emb.0.0.weight"] = torch.zeros(4, 4, dtype=torch.float16)
+    write_offsets(a1111.model_dir / "iclight_sdxl_fc.safetensors", offsets, "ldm")
+    names = [m.name for m in a1111_adapter.model_files()]
+    assert "iclight_sdxl_fc.safetensors" not in names
+    assert "not listing" in capsys.readouterr().out
