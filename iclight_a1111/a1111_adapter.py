@@ -15,16 +15,19 @@ from modules import devices, hashes, modelloader, paths, sd_hijack, sd_unet, sha
 
 from .concat_unet import CheckpointUnet, IcLightUnet
 from .errors import IcLightError
+from .merged_cache import MergedWeightsCache
 from .model_files import (
     MODEL_FOLDER_NAME, OFFICIAL_FILES, RELEASE_URL, ModelFile, download_hint, find_model_files, inspect_model_file,
     select_model,
     verify_download,
 )
-from .offset_files import load_offsets
+from .offset_files import file_source
 from .row_alignment import route_concat_latents
 from .vae_encoding import encode_latents
 
 UNET_LABEL_PREFIX = "IC-Light: "
+CACHE_OPTION = "iclight_cache_merged_weights"
+MERGED_WEIGHTS = MergedWeightsCache()
 
 
 class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
@@ -35,7 +38,7 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
     """One IC-Light file, listed in A1111's SD Unet options."""
 
     def __init__(self, model: ModelFile) -> None:
-        self.path = model.path
+        self.model = model
         self.label = unet_label(model)
         # No checkpoint name: "Automatic" must never pick IC-Light for a plain generation.
         self.model_name = None
@@ -43,7 +46,30 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
     def create_unet(self) -> IcLightSdUnet:
         unet = shared.sd_model.model.diffusion_model
         checkpoint = CheckpointUnet(unet, sd_hijack.ldm_original_forward)
-        return IcLightSdUnet(checkpoint, load_offsets(self.path), device=devices.device)
+        source = file_source(self.model.path, identity=file_hash(self.model))
+        cache = MERGED_WEIGHTS if cache_enabled() else None
+        return IcLightSdUnet(checkpoint, source, device=weights_device(), cache=cache)
+
+
+def weights_device() -> torch.device:
+    """Where merged weights are made: the generation device, or RAM under --lowvram/--medvram, whose
+    hooks move each UNet module to the GPU only while it runs (and move the merged weights with it)."""
+    return devices.cpu if getattr(shared.sd_model, "lowvram", False) else devices.device
+
+
+def file_hash(model: ModelFile) -> str:
+    """The file's sha256, from A1111's hash cache (computed once per file and modification time)."""
+    return hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or ""
+
+
+def cache_enabled() -> bool:
+    return bool(shared.opts.data.get(CACHE_OPTION, True))
+
+
+def on_cache_setting_changed() -> None:
+    if not cache_enabled():
+        MERGED_WEIGHTS.clear()
+        devices.torch_gc()
 
 
 def model_folders() -> list[Path]:
@@ -71,7 +97,8 @@ def add_unet_options(options: list) -> None:
 def encode_images(images: Sequence[np.ndarray]) -> torch.Tensor:
     """IC-Light latents of uint8 HxWx3 images through the current checkpoint's VAE."""
     sd_model = shared.sd_model
-    return encode_latents(images, sd_model.encode_first_stage, sd_model.scale_factor, devices.device, devices.dtype_vae)
+    vae_dtype = next(sd_model.first_stage_model.parameters()).dtype
+    return encode_latents(images, sd_model.encode_first_stage, sd_model.scale_factor, devices.device, vae_dtype)
 
 
 def route_to_active_unet(sampler: object, latents: torch.Tensor) -> None:
@@ -113,7 +140,7 @@ class A1111Host:
         raise IcLightError(f"IC-Light model '{name}' was not found (available: {listed}). Put it in {folder}.")
 
     def short_hash(self, model: ModelFile) -> str:
-        return (hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or "")[:10]
+        return file_hash(model)[:10]
 
     def activate(self, model: ModelFile) -> None:
         label = unet_label(model)
@@ -121,7 +148,7 @@ class A1111Host:
             sd_unet.list_unets()
         sd_unet.apply_unet(label)
         active = sd_unet.current_unet
-        if not isinstance(active, IcLightUnet) or Path(active.offsets.name).name != model.name:
+        if not isinstance(active, IcLightUnet) or active.source.name != model.name:
             raise IcLightError(f"The IC-Light UNet for '{model.name}' could not be activated.")
 
     def deactivate(self) -> None:

@@ -12,8 +12,10 @@ from typing import Any, Callable, Iterator
 import torch
 
 from .errors import IcLightError
+from .key_table import FIRST_CONV_LDM
 from .merge import merge_offsets
-from .offset_files import IcLightOffsets, validate_offsets
+from .merged_cache import MergedWeightsCache, MergeKey, unet_fingerprint
+from .offset_files import UNET_LATENT_CHANNELS, OffsetSource, validate_offsets
 from .sd_version import require_sd1_unet
 from .weight_swap import UnetBackup, patch_unet, unpatch_unet
 
@@ -36,27 +38,41 @@ class IcLightUnet(torch.nn.Module):
     def __init__(
         self,
         checkpoint: CheckpointUnet,
-        offsets: IcLightOffsets,
+        source: OffsetSource,
         device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        cache: MergedWeightsCache | None = None,
     ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
-        self.offsets = offsets
+        self.source = source
         self.weights_device = device
-        self.weights_dtype = dtype
+        self.cache = cache
         self.backup: UnetBackup | None = None
+        self.concat_channels: int | None = None
         self.concat: torch.Tensor | None = None
 
     def activate(self) -> None:
-        """Check the checkpoint and file, then swap the merged weights in. Refusals change nothing."""
+        """Check the checkpoint, then swap the merged weights in (from the cache, or read and merged).
+        Refusals change nothing."""
         if self.backup is not None:
             return
         unet = self.checkpoint.module
         shapes = {name: p.shape for name, p in unet.named_parameters()}
         require_sd1_unet(shapes)
-        validate_offsets(self.offsets, shapes)
-        merged = merge_offsets(unet, self.offsets, self.weights_device, self.weights_dtype)
+        base = next(unet.parameters())
+        device = torch.device(self.weights_device) if self.weights_device is not None else base.device
+
+        def merge() -> dict[str, torch.Tensor]:
+            offsets = self.source.load()
+            validate_offsets(offsets, shapes)
+            return merge_offsets(unet, offsets, device)
+
+        if self.cache is None:
+            merged = merge()
+        else:
+            key = MergeKey(unet_fingerprint(unet), self.source.identity, str(base.dtype), str(device))
+            merged = self.cache.weights_for(key, merge, device)
+        self.concat_channels = merged[FIRST_CONV_LDM].shape[1] - UNET_LATENT_CHANNELS
         self.backup = patch_unet(unet, merged)
 
     def deactivate(self) -> None:
@@ -80,11 +96,11 @@ class IcLightUnet(torch.nn.Module):
         latents = self.concat
         if latents is None:
             raise IcLightError(
-                f"The IC-Light UNet ({self.offsets.name}) was called without foreground latents. "
+                f"The IC-Light UNet ({self.source.name}) was called without foreground latents. "
                 "IC-Light runs from its own panel in txt2img/img2img: enable it there, and leave "
                 "Settings > SD Unet on Automatic or None."
             )
-        expected = (x.shape[0], self.offsets.concat_channels, *x.shape[2:])
+        expected = (x.shape[0], self.concat_channels, *x.shape[2:])
         if tuple(latents.shape) != expected:
             raise IcLightError(
                 f"IC-Light concat latents have shape {tuple(latents.shape)} but this UNet call needs {expected}."

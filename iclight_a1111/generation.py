@@ -64,8 +64,12 @@ class IcLightJob:
         return fbc_background(source, width, height)
 
 
+TAKEN_OVER = ("init", "sample")
+
+
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
     """The `process` hook: check everything, prepare the job and take over `p.sample`."""
+    release(p)
     if not requested(args, p):
         return
     try:
@@ -152,12 +156,24 @@ def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.nd
     raise IcLightError(f"Unknown IC-Light light {light!r}.")
 
 
+def release(p: Any) -> None:
+    """Undo a previous generation's takeover: A1111's img2img Batch tab runs every file on the same `p`."""
+    for name in TAKEN_OVER:
+        method = getattr(p, name)
+        if getattr(method, "iclight_takeover", False):
+            setattr(p, name, method.__wrapped__)
+    if hasattr(p, JOB_ATTR):
+        delattr(p, JOB_ATTR)
+
+
 def refuse_generation(p: Any, error: Exception) -> None:
     """Raise `error` from `p.init`, the first step after the `process` hook that A1111 does not swallow."""
 
+    @functools.wraps(p.init)
     def init(*args: Any, **kwargs: Any) -> Any:
         raise error
 
+    init.iclight_takeover = True
     p.init = init
 
 
@@ -173,6 +189,7 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
         finally:
             host.deactivate()
 
+    sample.iclight_takeover = True
     p.sample = sample
 
 

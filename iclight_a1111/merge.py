@@ -31,9 +31,10 @@ def merge_offsets(
             module_name, _, leaf = name.rpartition(".")
             base = original_tensor(unet.get_submodule(module_name), leaf)
             target = torch.device(device) if device is not None else param.device
-            total = offsets.tensors[name].to(target, torch.float32, copy=True)
+            offset = offsets.tensors[name].to(target)
             base = base.to(target, torch.float32)
-            if base.shape != total.shape:
-                base = widen_first_conv(base, total.shape[1])
-            merged[name] = total.add_(base).to(dtype or param.dtype)
+            if base.shape != offset.shape:
+                base = widen_first_conv(base, offset.shape[1])
+            # One pass: type promotion adds an fp16/bf16 offset to the float32 base in float32.
+            merged[name] = torch.add(base, offset).to(dtype or param.dtype)
     return merged

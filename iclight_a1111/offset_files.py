@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -40,6 +40,28 @@ class IcLightOffsets:
     def concat_channels(self) -> int:
         """Channels appended to the noisy latent: 4 (foreground) or 8 (foreground, background)."""
         return self.in_channels - UNET_LATENT_CHANNELS
+
+
+@dataclass(frozen=True)
+class OffsetSource:
+    """An IC-Light file as the SdUnet sees it: read only when its merged weights are not cached."""
+
+    name: str
+    identity: str
+    load: Callable[[], IcLightOffsets]
+
+
+def file_source(path: str | Path, identity: str | None = None) -> OffsetSource:
+    """`identity` is the file's content hash when known; by default its path, size and mtime."""
+    path = Path(path)
+    if identity is None:
+        stat = path.stat()
+        identity = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return OffsetSource(path.name, identity, lambda: load_offsets(path))
+
+
+def memory_source(offsets: IcLightOffsets) -> OffsetSource:
+    return OffsetSource(offsets.name, f"memory:{id(offsets)}", lambda: offsets)
 
 
 def load_offsets(path: str | Path) -> IcLightOffsets:

@@ -17,7 +17,7 @@ def test_each_iclight_file_is_an_sd_unet_option_with_its_variant(a1111):
         assert isinstance(option, sd_unet.SdUnetOption)
         unet = option.create_unet()
         assert isinstance(unet, sd_unet.SdUnet) and isinstance(unet, IcLightUnet)
-        assert unet.offsets.variant == variant
+        assert unet.source.load().variant == variant
 
 
 def test_files_in_the_iclight_dir_flag_folder_are_listed(a1111, tmp_path):
@@ -63,3 +63,17 @@ def test_routing_without_an_active_iclight_unet_is_refused(a1111):
 
     with pytest.raises(IcLightError, match="not active"):
         a1111_adapter.route_to_active_unet(SimpleNamespace(model_wrap_cfg=None), torch.zeros(1, 4, 8, 8))
+
+
+@pytest.mark.parametrize("lowvram,expected", [(False, "meta"), (True, "cpu")])
+def test_merged_weights_go_to_the_device_or_stay_in_ram_under_lowvram(a1111, monkeypatch, lowvram, expected):
+    from modules import devices, sd_unet, shared
+
+    monkeypatch.setattr(devices, "device", torch.device("meta"))  # a stand-in accelerator: no data, only placement
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
+    a1111.sd_model.lowvram = lowvram
+    sd_unet.apply_unet(a1111.labels["fc"])
+    placed = {p.device.type for p in a1111.unet.parameters()}
+    sd_unet.current_unet.deactivate()
+    sd_unet.current_unet, sd_unet.current_unet_option = None, None
+    assert placed == {expected}, f"merged weights on {placed}, expected {expected}"

@@ -4,7 +4,7 @@ import torch
 
 from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.offset_files import offsets_from_tensors
+from iclight_a1111.offset_files import memory_source, offsets_from_tensors
 from tiny_models import LDM_UNET_FORWARD, ldm_unet, parameter_fingerprint, random_offsets
 
 
@@ -105,7 +105,7 @@ def test_merge_starts_from_lora_backup_not_the_lora_modified_weight():
     before = parameter_fingerprint(unet)
     lora_state = {n: dict(vars(unet.get_submodule(n))) for n in LORA_MODULES}
 
-    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), offsets)
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), memory_source(offsets))
     iclight.activate()
     for name in LORA_MODULES:
         merged = unet.get_submodule(name).weight
@@ -127,7 +127,7 @@ def test_lora_applies_on_top_of_iclight_and_leaves_merged_weights_clean():
     offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
     before = parameter_fingerprint(unet)
 
-    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), offsets)
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), memory_source(offsets))
     iclight.activate()
     merged = {n: unet.get_submodule(n).weight for n in LORA_MODULES}
     clean = {n: w.detach().clone() for n, w in merged.items()}

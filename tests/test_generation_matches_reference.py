@@ -1,9 +1,11 @@
 """End to end: A1111's processing order, the IC-Light script's hooks, the tiny real LatentDiffusion and
 k-diffusion's Euler sampler, against the reference algorithm with the same sigmas, noise and weights."""
 import numpy as np
+import pytest
 import torch
 
 from generation_harness import embeddings, img2img, pil, subject, txt2img
+from iclight_a1111.errors import IcLightError
 from iclight_a1111.vae_encoding import composite_on_grey
 from reference_pipeline import ReferencePipeline, reference_fc_left_light
 
@@ -139,3 +141,23 @@ def test_extra_outputs_add_the_inputs_to_the_results(a1111):
     light_map = np.array(result.images[2])
     assert light_map[0].mean() > light_map[-1].mean(), "Top light map is not bright at the top"
     assert len(result.infotexts) == len(result.images)
+
+
+def test_img2img_batch_tab_relights_each_file_on_the_same_p(a1111):
+    """modules/img2img.py `process_batch` (v1.10.1) sets `p.init_images` per file and calls
+    `process_images` on one `p` for all files."""
+    from modules import processing
+
+    files = [subject(64, seed=10), subject(64, seed=11)]
+    p = img2img([{"enabled": True, "light": "Left"}], [None], steps=2, denoising_strength=0.9)
+    with_batch_tab = []
+    for image in [None] + files:
+        p.init_images = [pil(image)] if image is not None else [None]
+        if image is None:
+            with pytest.raises(IcLightError, match="needs a subject"):
+                processing.process_images(p)
+            continue
+        with_batch_tab.append(processing.process_images(p).latents)
+    for image, latents in zip(files, with_batch_tab):
+        fresh = run(img2img([{"enabled": True, "light": "Left"}], [pil(image)], steps=2, denoising_strength=0.9)).latents
+        assert torch.equal(latents, fresh), "a file of the batch tab was not relit like in its own generation"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
-from iclight_a1111.offset_files import load_offsets
+from iclight_a1111.offset_files import file_source
 from tiny_models import (
     LDM_UNET_FORWARD, SD15_UNET, TINY_UNET, ldm_unet, random_offsets, reference_iclight_unet, to_diffusers_state,
     write_offsets,
@@ -27,7 +27,7 @@ def noise_prediction_diff(config, in_channels, tmp_path, latent_size, batch=2):
         del reference
         gc.collect()
 
-        iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), load_offsets(offsets_file))
+        iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), file_source(offsets_file))
         iclight.activate()
         with iclight.concat_latents(concat):
             ours = iclight(x, t, context)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 sd_model = None
 cmd_opts = SimpleNamespace(iclight_dir=None)
 opts = SimpleNamespace(
+    data={},
     sd_unet="Automatic",
     batch_cond_uncond=True,
     skip_early_cond=0.0,

@@ -1,0 +1,240 @@
+"""Benchmark: IC-Light activation and per-step cost against plain A1111 and the reference approaches.
+
+    python -m iclight_a1111.bench [--latent 64] [--batch 2] [--runs 3]
+
+Builds a full-size SD 1.5 ldm UNet with random weights and a random fc file in the released layout
+(diffusers keys, fp16) on the machine it runs on, then prints each figure as min / median over
+`--runs` runs, and the ratios between figures measured in the same run. Needs ldm (A1111's
+repositories, or the `stable-diffusion-sdkit` package of the dev requirements).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .concat_unet import CheckpointUnet, IcLightUnet
+from .key_table import FIRST_CONV_LDM, diffusers_to_ldm, to_ldm_keys
+from .merged_cache import MergedWeightsCache
+from .offset_files import file_source
+
+SD15_UNET = dict(
+    image_size=64, in_channels=4, out_channels=4, model_channels=320, attention_resolutions=[4, 2, 1],
+    num_res_blocks=2, channel_mult=[1, 2, 4, 4], num_heads=8, use_spatial_transformer=True,
+    transformer_depth=1, context_dim=768, legacy=False,
+)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], runs: int, device: torch.device, before: Callable[[], None] = lambda: None,
+          after: Callable[[], None] = lambda: None) -> list[float]:
+    """Seconds of `fn` per run; `before` and `after` run untimed around each."""
+    times = []
+    for _ in range(runs):
+        before()
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+        after()
+    return times
+
+
+def summary(times: list[float]) -> str:
+    return f"min {min(times):8.4f} s  median {statistics.median(times):8.4f} s"
+
+
+def memory_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def fingerprint(unet: torch.nn.Module) -> list[tuple]:
+    return [(n, id(p), p.dtype, p.device, p.detach().float().sum().item(), p.detach().float().abs().max().item())
+            for n, p in unet.named_parameters()]
+
+
+def random_unet(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    from ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    unet = UNetModel(**SD15_UNET).eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+    unet.dtype = dtype
+    return unet.to(device, dtype)
+
+
+def write_random_fc_file(unet: torch.nn.Module, path: Path) -> None:
+    """Random offsets for every key, first conv widened to 8 inputs, diffusers names, fp16: as released."""
+    g = torch.Generator().manual_seed(1)
+    ldm_to_diffusers = {v: k for k, v in diffusers_to_ldm().items()}
+    tensors = {}
+    for name, p in unet.named_parameters():
+        shape = (p.shape[0], 8, *p.shape[2:]) if name == FIRST_CONV_LDM else tuple(p.shape)
+        tensors[ldm_to_diffusers[name]] = (torch.randn(shape, generator=g) * 0.01).half()
+    save_file(tensors, str(path))
+
+
+def verdict(value: float, target: float, unit: str = "") -> str:
+    met = "met" if value <= target else f"missed by {value / target:.2f}x"
+    return f"target <= {target:g}{unit}: {met}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latent", type=int, default=64, help="latent side (64 = 512x512 pixels)")
+    parser.add_argument("--batch", type=int, default=2, help="UNet batch (2 = one image with CFG)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    from ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"IC-Light benchmark on {name}: SD 1.5 UNet in {str(dtype).split('.')[-1]}, latent {args.latent}x{args.latent}, "
+          f"batch {args.batch}, {args.runs} runs each")
+
+    rss_start = memory_mib("VmRSS")
+    unet = random_unet(device, dtype)
+    forward = UNetModel.forward
+    workdir = Path(tempfile.mkdtemp(prefix="iclight-bench-"))
+    path = workdir / "iclight_sd15_fc.safetensors"
+    write_random_fc_file(unet, path)
+    print(f"random fc file: {path.stat().st_size / 2**30:.2f} GiB; UNet {sum(p.numel() for p in unet.parameters()) / 1e6:.1f} M parameters")
+
+    x = torch.randn(args.batch, 4, args.latent, args.latent, device=device, dtype=dtype)
+    t = torch.full((args.batch,), 500, device=device)
+    context = torch.randn(args.batch, 77, 768, device=device, dtype=dtype)
+    concat = torch.randn(args.batch, 4, args.latent, args.latent, device=device, dtype=dtype)
+
+    # 5: memory of plain steps, before IC-Light exists in this process.
+    forward(unet, x, t, context)
+    reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    forward(unet, x, t, context)
+    plain_rss, plain_peak = memory_mib("VmRSS"), memory_mib("VmHWM")
+    plain_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+
+    before = fingerprint(unet)
+    cache = MergedWeightsCache()
+    iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), device=device, cache=cache)
+
+    # 2: first activation (read file, convert keys, check, merge, swap in), cache emptied each run.
+    first = timed(iclight.activate, args.runs, device, before=cache.clear, after=iclight.deactivate)
+    # 3: re-activation from the cache.
+    cached = timed(iclight.activate, args.runs, device, after=iclight.deactivate)
+
+    # 5: memory of IC-Light steps (weights swapped in from the cache).
+    reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    iclight.activate()
+    with iclight.concat_latents(concat):
+        iclight(x, t, context)
+    active_peak = memory_mib("VmHWM")
+    active_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    iclight.deactivate()
+    idle_rss = memory_mib("VmRSS")
+
+    # 1: plain and IC-Light steps alternate, so both see the same machine conditions.
+    plain_steps, iclight_steps = [], []
+    for _ in range(args.runs):
+        plain_steps += timed(lambda: forward(unet, x, t, context), 1, device)
+        iclight.activate()
+        with iclight.concat_latents(concat):
+            iclight_steps += timed(lambda: iclight(x, t, context), 1, device)
+        iclight.deactivate()
+
+    # 6: the checkpoint after all those cycles.
+    identical = fingerprint(unet) == before
+
+    # 2 (bare pass) and 4: the same offsets added in place, and the reference approaches. These edit
+    # the UNet's weights; they run last and nothing is measured on the UNet after them.
+    offsets = {k: v.to(device) for k, v in to_ldm_keys(load_file(str(path)))[0].items()}
+    params = dict(unet.named_parameters())
+
+    def bare_add() -> None:
+        for k, p in params.items():
+            p.add_(offsets[k][:, :4] if k == FIRST_CONV_LDM else offsets[k])
+
+    def full_copy_merge() -> None:
+        base = unet.state_dict()
+        merged = {k: base[k] + (offsets[k][:, :4] if k == FIRST_CONV_LDM else offsets[k]) for k in base}
+        unet.load_state_dict(merged)
+
+    def reload_and_patch() -> None:
+        loaded, _ = to_ldm_keys(load_file(str(path)))
+        for k, p in params.items():
+            off = loaded[k].to(device)
+            p.add_(off[:, :4] if k == FIRST_CONV_LDM else off)
+
+    bare = timed(bare_add, args.runs, device)
+    reset_peak_rss()
+    full_copy = timed(full_copy_merge, args.runs, device)
+    full_copy_peak = memory_mib("VmHWM")
+    reload = timed(reload_and_patch, args.runs, device)
+
+    med = statistics.median
+    step_ratio = med(iclight_steps) / med(plain_steps)
+    first_ratio = med(first) / med(bare)
+    cached_pct = 100 * med(cached) / med(first)
+    print()
+    print(f"1. per-step UNet time   plain    {summary(plain_steps)}")
+    print(f"                        IC-Light {summary(iclight_steps)}   ratio {step_ratio:.3f} ({verdict(step_ratio, 1.02)})")
+    print(f"2. first activation     IC-Light {summary(first)}   (read file + convert + check + merge + swap in)")
+    print(f"                        bare add {summary(bare)}   ratio {first_ratio:.2f} ({verdict(first_ratio, 1.5)})")
+    print(f"3. cached re-activation IC-Light {summary(cached)}   {cached_pct:.2f}% of first ({verdict(cached_pct, 5, '%')})")
+    print(f"4. reference approaches full-copy merge + load_state_dict {summary(full_copy)}")
+    print(f"                        reload file + patch per generation {summary(reload)}")
+    print(f"                        per generation, cached IC-Light is {med(full_copy) / med(cached):.1f}x faster than the "
+          f"full copy and {med(reload) / med(cached):.1f}x faster than reload-and-patch")
+    unet_mib = sum(p.numel() * p.element_size() for p in params.values()) / 2**20
+    print(f"5. memory (one UNet = {unet_mib:.0f} MiB): plain RSS {plain_rss - rss_start:.0f} MiB over start, "
+          f"peak {plain_peak - rss_start:.0f} MiB")
+    extra_unets = (active_peak - plain_peak) / unet_mib
+    print(f"                        IC-Light active: peak RSS {active_peak - plain_peak:+.0f} MiB over plain peak "
+          f"= {extra_unets:.2f} UNet copies ({verdict(extra_unets, 1, ' copy')})")
+    print(f"                        IC-Light idle with cache: RSS {idle_rss - plain_rss:+.0f} MiB over plain")
+    print(f"                        full-copy merge peak RSS {full_copy_peak - plain_peak:+.0f} MiB over plain peak")
+    if device.type == "cuda":
+        print(f"                        peak CUDA memory: plain {plain_vram:.0f} MiB, IC-Light {active_vram:.0f} MiB "
+              f"({active_vram - plain_vram:+.0f} MiB; the checkpoint UNet itself moves to RAM while IC-Light is "
+              f"active in A1111, so the GPU holds one UNet either way)")
+    else:
+        print("                        peak CUDA memory: no GPU present")
+    print(f"6. checkpoint bit-identical after {3 * args.runs + 1} activate/deactivate cycles: {'pass' if identical else 'FAIL'}")
+    os.remove(path)
+    workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The merged-weight cache: re-activation without file read or merge, invalidated by what the weights
+were made from, never holding Lora."""
+import pytest
+import torch
+
+from iclight_a1111 import concat_unet
+from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
+from iclight_a1111.merged_cache import MergedWeightsCache
+from iclight_a1111.offset_files import OffsetSource, offsets_from_tensors
+from tiny_models import LDM_UNET_FORWARD, ldm_unet, parameter_fingerprint, random_offsets
+
+
+class Counting:
+    """An offset source and a merge that count how often they run."""
+
+    def __init__(self, unet, monkeypatch, seed=1, in_channels=8):
+        self.loads = 0
+        self.merges = 0
+        self.offsets = offsets_from_tensors("fc", random_offsets(unet, in_channels, seed))
+        self.identity = f"content-{seed}"
+        merge = concat_unet.merge_offsets
+
+        def counting_merge(*args, **kwargs):
+            self.merges += 1
+            return merge(*args, **kwargs)
+
+        monkeypatch.setattr(concat_unet, "merge_offsets", counting_merge)
+
+    def source(self):
+        def load():
+            self.loads += 1
+            return self.offsets
+
+        return OffsetSource("iclight_sd15_fc.safetensors", self.identity, load)
+
+
+def cycle(unet, source, cache):
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), source, cache=cache)
+    iclight.activate()
+    with iclight.concat_latents(torch.ones(1, 4, 8, 8)):
+        out = iclight(torch.ones(1, 4, 8, 8), torch.tensor([10]), torch.ones(1, 77, 768))
+    iclight.deactivate()
+    return out
+
+
+def activation(unet, source, cache):
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), source, cache=cache)
+    iclight.activate()
+    iclight.deactivate()
+
+
+def test_second_activation_reads_no_file_and_merges_nothing(monkeypatch):
+    unet, cache = ldm_unet(seed=1), MergedWeightsCache()
+    counting = Counting(unet, monkeypatch)
+    first = cycle(unet, counting.source(), cache)
+    second = cycle(unet, counting.source(), cache)
+    assert (counting.loads, counting.merges) == (1, 1), "the cached weights were not reused"
+    assert torch.equal(first, second), "cached weights compute differently from freshly merged ones"
+
+
+def test_without_cache_every_activation_reads_and_merges(monkeypatch):
+    unet = ldm_unet(seed=1)
+    counting = Counting(unet, monkeypatch)
+    cycle(unet, counting.source(), None)
+    cycle(unet, counting.source(), None)
+    assert (counting.loads, counting.merges) == (2, 2)
+
+
+@pytest.mark.parametrize("change", ["checkpoint weights", "file content", "precision"])
+def test_cache_is_invalidated_by_what_the_weights_are_made_from(monkeypatch, change):
+    unet, cache = ldm_unet(seed=1), MergedWeightsCache()
+    counting = Counting(unet, monkeypatch)
+    activation(unet, counting.source(), cache)
+    if change == "checkpoint weights":
+        with torch.no_grad():
+            unet.output_blocks[4][1].transformer_blocks[0].attn2.to_v.weight[0, 0] += 1.0
+    elif change == "file content":
+        counting.identity = "content-2"
+    else:
+        unet.double()
+        counting.offsets = offsets_from_tensors("fc", random_offsets(unet, 8, 1))
+    activation(unet, counting.source(), cache)
+    assert counting.merges == 2, f"changed {change} but the cached weights were reused"
+
+
+def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch):
+    from test_checkpoint_integrity import LORA_MODULES, lora_apply_weights, lora_on_checkpoint
+
+    unet, cache = ldm_unet(seed=3), MergedWeightsCache()
+    names = (("style", 1.0, 1.0, None),)
+    _, deltas = lora_on_checkpoint(unet, names)
+    counting = Counting(unet, monkeypatch, seed=4)
+    before = parameter_fingerprint(unet)
+
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), counting.source(), cache=cache)
+    iclight.activate()
+    clean = {n: unet.get_submodule(n).weight.detach().clone() for n in LORA_MODULES}
+    for name in LORA_MODULES:
+        lora_apply_weights(unet.get_submodule(name), deltas[name], names)
+    iclight.deactivate()
+
+    for name in LORA_MODULES:
+        assert torch.equal(cache.weights[name + ".weight"], clean[name]), f"{name}: Lora baked into the cache"
+    assert parameter_fingerprint(unet) == before
+    cycle(unet, counting.source(), cache)
+    assert counting.merges == 1, "the Lora-carrying checkpoint did not hit the cache of its original weights"
+
+
+def test_cache_setting_off_keeps_nothing(a1111):
+    from modules import sd_unet, shared
+
+    from iclight_a1111 import a1111_adapter
+
+    shared.opts.data[a1111_adapter.CACHE_OPTION] = False
+    try:
+        a1111_adapter.MERGED_WEIGHTS.clear()
+        sd_unet.apply_unet(a1111.labels["fc"])
+        sd_unet.apply_unet("None")
+        assert a1111_adapter.MERGED_WEIGHTS.weights is None
+        shared.opts.data[a1111_adapter.CACHE_OPTION] = True
+        sd_unet.apply_unet(a1111.labels["fc"])
+        sd_unet.apply_unet("None")
+        assert a1111_adapter.MERGED_WEIGHTS.weights is not None
+        shared.opts.data[a1111_adapter.CACHE_OPTION] = False
+        a1111_adapter.on_cache_setting_changed()
+        assert a1111_adapter.MERGED_WEIGHTS.weights is None, "turning the setting off did not free the weights"
+    finally:
+        shared.opts.data.pop(a1111_adapter.CACHE_OPTION, None)
