@@ -1,14 +1,15 @@
 """One IC-Light generation, from the script's arguments to the latents each sampling pass gets.
 
 A1111 swallows exceptions raised in script hooks and goes on generating without the extension's
-effect. So the hooks never raise: a refusal is kept and raised from inside sampling, where A1111
-lets it reach the user (an error in the UI, an error answer from the API).
+effect. So the hooks never raise: a refusal found in a hook is raised from `p.init` or from the
+sampler instead, steps whose errors A1111 lets reach the user (an error in the UI, an error answer
+from the API).
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from PIL import Image
 from .errors import IcLightError
 from .light_maps import DIRECTIONS, fbc_background, fc_light_map
 from .model_files import ModelFile
-from .params import coerce, infotext_entries, values_from_args, PARAMS_BY_KEY
+from .params import PARAMS_BY_KEY, coerce, infotext_entries, values_from_args
 from .vae_encoding import composite_on_grey, resize_and_center_crop
 
 OVERRIDES_ATTR = "iclight_overrides"  # values set by X/Y/Z plot axes on `p`
@@ -46,7 +47,7 @@ class IcLightJob:
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
 
-    def concat_latents(self, height: int, width: int, encode) -> torch.Tensor:
+    def concat_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor]) -> torch.Tensor:
         """Foreground (then background) latents for a pass at this latent size, encoded once."""
         if (height, width) not in self.latents:
             w, h = width * 8, height * 8

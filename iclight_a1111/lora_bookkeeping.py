@@ -5,7 +5,7 @@ Lora keeps, on each module it touches, the original weights (`network_weights_ba
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -19,6 +19,13 @@ def original_tensor(module: torch.nn.Module, leaf: str) -> torch.Tensor:
     if isinstance(backup, torch.Tensor):
         return backup
     return getattr(module, leaf)
+
+
+def original_parameters(unet: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor, torch.nn.Parameter]]:
+    """(name, original tensor, current parameter) for every parameter of `unet`."""
+    for name, param in unet.named_parameters():
+        module_name, _, leaf = name.rpartition(".")
+        yield name, original_tensor(unet.get_submodule(module_name), leaf), param
 
 
 def suspend_lora(module: torch.nn.Module) -> dict[str, Any]:

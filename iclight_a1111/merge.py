@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .lora_bookkeeping import original_tensor
+from .lora_bookkeeping import original_parameters
 from .offset_files import IcLightOffsets
 
 
@@ -27,9 +27,7 @@ def merge_offsets(
     """
     merged = {}
     with torch.no_grad():
-        for name, param in unet.named_parameters():
-            module_name, _, leaf = name.rpartition(".")
-            base = original_tensor(unet.get_submodule(module_name), leaf)
+        for name, base, param in original_parameters(unet):
             target = torch.device(device) if device is not None else param.device
             offset = offsets.tensors[name].to(target)
             base = base.to(target, torch.float32)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .lora_bookkeeping import original_tensor
+from .lora_bookkeeping import original_parameters
 
 SAMPLES_PER_PARAMETER = 64
 
@@ -30,9 +30,7 @@ def unet_fingerprint(unet: torch.nn.Module) -> str:
     names, shapes and an evenly strided sample of every parameter."""
     digest = hashlib.sha256()
     samples = []
-    for name, param in unet.named_parameters():
-        module_name, _, leaf = name.rpartition(".")
-        tensor = original_tensor(unet.get_submodule(module_name), leaf)
+    for name, tensor, _ in original_parameters(unet):
         digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         flat = tensor.detach().reshape(-1)
         samples.append(flat[:: max(1, flat.numel() // SAMPLES_PER_PARAMETER)].float().cpu())

@@ -71,3 +71,23 @@ def test_infotext_round_trip_restores_every_non_image_parameter():
 
 def test_infotext_without_iclight_restores_nothing():
     assert values_from_infotext({"Steps": "20", "Sampler": "Euler"}) is None
+
+
+def test_numeric_parameters_are_checked_and_become_xyz_axes(monkeypatch):
+    from types import SimpleNamespace
+
+    from iclight_a1111 import params, xyz_axes
+    from iclight_a1111.params import Param, coerce
+
+    radius = Param("detail_radius", "Detail radius", "number", 5, minimum=1, maximum=31, step=2)
+    assert coerce(radius, "7") == 7 and coerce(radius, 9.0) == 9
+    for bad, message in (("wide", "must be a number"), (True, "must be a number"), (40, r"within 1\.\.31")):
+        with pytest.raises(IcLightError, match=message):
+            coerce(radius, bad)
+
+    monkeypatch.setattr(xyz_axes, "PARAMS", (*params.PARAMS, radius))
+    axis = {a.label: a for a in xyz_axes.axis_specs(lambda: [])}["IC-Light detail radius"]
+    assert axis.type is int and axis.choices is None
+    p = SimpleNamespace()
+    axis.apply(p, 11, None)
+    assert p.iclight_overrides == {"detail_radius": 11}

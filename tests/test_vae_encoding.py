@@ -2,27 +2,10 @@
 import numpy as np
 import pytest
 import torch
-from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
-from PIL import Image
 
 from iclight_a1111.vae_encoding import composite_on_grey, encode_latents, resize_and_center_crop, vae_input
-from tiny_models import diffusers_autoencoder_kl, tiny_latent_diffusion
-
-TINY_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(32, 64, 64, 64),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=32,
-    sample_size=64, scaling_factor=0.18215,
-)
-
-
-def reference_resize_and_center_crop(image, width, height):
-    """The reference demo's resize_and_center_crop (float crop box handed to PIL)."""
-    pil = Image.fromarray(image)
-    scale = max(width / pil.width, height / pil.height)
-    rw, rh = int(round(pil.width * scale)), int(round(pil.height * scale))
-    resized = pil.resize((rw, rh), Image.LANCZOS)
-    box = ((rw - width) / 2, (rh - height) / 2, (rw + width) / 2, (rh + height) / 2)
-    return np.array(resized.crop(box))
+from reference_pipeline import diffusers_vae, reference_resize_and_center_crop
+from tiny_models import tiny_latent_diffusion
 
 
 def random_image(h, w, seed=0):
@@ -56,9 +39,7 @@ def test_grey_composite_follows_alpha():
 
 def test_latents_are_the_posterior_mode_times_scale_like_diffusers_vae():
     sd_model = tiny_latent_diffusion(seed=11)
-    vae = diffusers_autoencoder_kl()(**TINY_VAE)
-    state = {"first_stage_model." + k: v for k, v in sd_model.first_stage_model.state_dict().items()}
-    vae.load_state_dict(convert_ldm_vae_checkpoint(state, TINY_VAE), strict=True)
+    vae = diffusers_vae(sd_model)
     images = [random_image(64, 64, seed=s) for s in (1, 2)]
 
     ours = encode_latents(images, sd_model.encode_first_stage, sd_model.scale_factor)
