@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from .errors import IcLightError
-from .light_maps import DIRECTIONS, fbc_background, fc_light_map
+from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
 from .model_files import ModelFile
 from .params import PARAMS_BY_KEY, coerce, infotext_entries, values_from_args
 from .vae_encoding import composite_on_grey, resize_and_center_crop
@@ -152,8 +152,9 @@ def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.nd
         if values["light_map"] is None:
             raise IcLightError("IC-Light light is 'Custom' but no light map was given: upload one, or pick a preset light.")
         return resize_and_center_crop(flatten(values["light_map"]), width, height)
-    if light in DIRECTIONS or light == "Ambient":
-        return fc_light_map(light, width, height)
+    if light in DIRECTIONS or light in DIAGONALS or light == "Ambient":
+        lit, dark = parse_color(values["light_color"]), parse_color(values["shadow_color"])
+        return fc_light_map(light, width, height, lit, dark, values["falloff"])
     raise IcLightError(f"Unknown IC-Light light {light!r}.")
 
 

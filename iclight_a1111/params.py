@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import IcLightError
-from .light_maps import DIRECTIONS
+from .light_maps import DIAGONALS, DIRECTIONS, parse_color
 
-LIGHTS = (*DIRECTIONS, "Ambient", "None", "Custom")
+LIGHTS = (*DIRECTIONS, *DIAGONALS, "Ambient", "None", "Custom")
 BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient")
 INFOTEXT_PREFIX = "IC-Light "
 
@@ -26,7 +26,7 @@ INFOTEXT_PREFIX = "IC-Light "
 class Param:
     key: str
     label: str
-    kind: str  # "bool", "choice", "text", "number" or "image"
+    kind: str  # "bool", "choice", "text", "color", "number" or "image"
     default: Any
     choices: tuple[str, ...] = ()
     help: str = ""
@@ -59,6 +59,10 @@ PARAMS: tuple[Param, ...] = (
           help="not available yet: give an RGBA foreground to mark the subject"),
     Param("extra_outputs", "Extra outputs", "bool", False,
           help="add the foreground, light map and background as used to the results"),
+    Param("light_color", "Light color", "color", "#ffffff", help="fc light maps: colour of the lit side"),
+    Param("shadow_color", "Shadow color", "color", "#000000", help="fc light maps: colour of the dark side"),
+    Param("falloff", "Falloff", "number", 1.0, minimum=0.2, maximum=5.0, step=0.1,
+          help="fc light maps: >1 keeps the light near its edge, <1 spreads it; 1 is the reference's linear ramp"),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 
@@ -104,6 +108,13 @@ def coerce(param: Param, value: Any) -> Any:
         if not isinstance(value, str):
             raise IcLightError(f"IC-Light '{param.key}' must be a string, got {type(value).__name__}.")
         return value.strip()
+    if param.kind == "color":
+        if not isinstance(value, str):
+            raise IcLightError(f"IC-Light '{param.key}' must be a colour like #ffaa00, got {value!r}.")
+        try:
+            return "#%02x%02x%02x" % parse_color(value)
+        except ValueError:
+            raise IcLightError(f"IC-Light '{param.key}' must be a colour like #ffaa00, got {value!r}.") from None
     if param.kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.")

@@ -63,6 +63,8 @@ def component(param: Param, is_img2img: bool):
     if param.kind == "number":
         return gr.Slider(param.minimum, param.maximum, value=param.default, step=param.step, label=param.label,
                          info=param.help, elem_id=elem_id)
+    if param.kind == "color":
+        return gr.ColorPicker(value=param.default, label=param.label, info=param.help, elem_id=elem_id)
     interactive = param.key != "remove_background"
     return gr.Checkbox(value=param.default, label=param.label, info=param.help, elem_id=elem_id, interactive=interactive)
 

@@ -85,7 +85,7 @@ CASES = {
     "SDXL checkpoint": (sdxl_checkpoint, r"SD 1\.x checkpoints only \(this one is an SDXL checkpoint\)"),
     "model with wrong keys": (model_with_wrong_keys, r"'broken_relight\.safetensors' does not have the keys of an SD 1\.x UNet"),
     "model failing validation": (model_failing_validation, r"does not fit.*wrong shapes: out\.2\.weight \(4, 16, 3, 3\)"),
-    "unknown light name": (unknown_light, "'light' must be one of Left, Right, Top, Bottom, Ambient, None, Custom; got 'Sideways'"),
+    "unknown light name": (unknown_light, "'light' must be one of Left, Right, Top, Bottom, Top Left, .*, Ambient, None, Custom; got 'Sideways'"),
     "custom light without a map": (custom_light_without_map, "no light map was given"),
     "background removal requested": (background_removal_requested, "background removal is not available"),
 }

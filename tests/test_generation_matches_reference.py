@@ -161,3 +161,11 @@ def test_img2img_batch_tab_relights_each_file_on_the_same_p(a1111):
     for image, latents in zip(files, with_batch_tab):
         fresh = run(img2img([{"enabled": True, "light": "Left"}], [pil(image)], steps=2, denoising_strength=0.9)).latents
         assert torch.equal(latents, fresh), "a file of the batch tab was not relit like in its own generation"
+
+
+def test_light_color_diagonal_and_falloff_shape_the_initial_image(a1111):
+    p = img2img([{"enabled": True, "light": "Top Left", "light_color": "#ff2000", "shadow_color": "#000040",
+                  "falloff": 2.0, "extra_outputs": True}], [pil(subject(64))], steps=2, denoising_strength=0.9)
+    light_map = np.array(run(p).images[2])
+    assert tuple(light_map[0, 0]) == (255, 32, 0) and tuple(light_map[-1, -1]) == (0, 0, 64)
+    assert p.extra_generation_params["IC-Light falloff"] == "2.0"

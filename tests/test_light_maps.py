@@ -26,3 +26,33 @@ def test_presets_equal_reference_pixels(direction, size):
 def test_ambient_is_flat_grey():
     assert (fc_light_map("Ambient", 9, 5) == 127).all() and fc_light_map("Ambient", 9, 5).shape == (5, 9, 3)
     assert (fbc_background("Ambient", 9, 5) == 64).all()
+
+
+@pytest.mark.parametrize("corner,lit_at,dark_at", [
+    ("Top Left", (0, 0), (-1, -1)), ("Top Right", (0, -1), (-1, 0)),
+    ("Bottom Left", (-1, 0), (0, -1)), ("Bottom Right", (-1, -1), (0, 0)),
+])
+def test_diagonal_lights_run_from_the_lit_corner_to_the_opposite_one(corner, lit_at, dark_at):
+    image = fc_light_map(corner, 101, 61).astype(int)[..., 0]
+    assert image[lit_at] == 255 and image[dark_at] == 0
+    diagonal = [image[round(i * 60 / 100) if lit_at[0] == 0 else 60 - round(i * 60 / 100),
+                      i if lit_at[1] == 0 else 100 - i] for i in range(101)]
+    assert all(a >= b for a, b in zip(diagonal, diagonal[1:])), f"{corner}: not falling away from the lit corner"
+
+
+def test_colors_set_the_lit_and_dark_ends():
+    image = fc_light_map("Right", 64, 8, lit=(255, 170, 0), dark=(0, 0, 80))
+    assert tuple(image[3, -1]) == (255, 170, 0) and tuple(image[3, 0]) == (0, 0, 80)
+
+
+def test_falloff_above_one_keeps_light_near_its_edge_and_one_is_linear():
+    linear = fc_light_map("Left", 101, 4)[0, :, 0].astype(int)
+    steep = fc_light_map("Left", 101, 4, falloff=2.0)[0, :, 0].astype(int)
+    soft = fc_light_map("Left", 101, 4, falloff=0.5)[0, :, 0].astype(int)
+    assert steep[0] == linear[0] == 255 and steep[-1] == linear[-1] == 0
+    assert steep[50] < linear[50] < soft[50], "falloff does not shape the ramp as documented"
+    assert steep[50] == int(255 * 0.5 ** 2)
+
+
+def test_default_color_and_falloff_keep_reference_pixels():
+    assert np.array_equal(fc_light_map("Top", 513, 771, (255,) * 3, (0,) * 3, 1.0), reference("Top", 513, 771, 255, 0))

@@ -21,7 +21,7 @@ def test_positional_args_follow_schema_order():
     image = np.zeros((4, 6, 3), np.uint8)
     args = [True, "iclight_sd15_fbc.safetensors", "Top", image, None, "Upload, flipped", image, False, True]
     values = values_from_args(args)
-    assert [values[p.key] is not None for p in PARAMS] == [True] * 4 + [False] + [True] * 4
+    assert [values[p.key] is not None for p in PARAMS] == [True] * 4 + [False] + [True] * 7
     assert (values["model"], values["light"], values["background_source"], values["extra_outputs"]) == (
         "iclight_sd15_fbc.safetensors", "Top", "Upload, flipped", True)
 
@@ -50,6 +50,8 @@ def test_unknown_named_keys_are_named_in_the_error():
     ([{"foreground": 12}], "'foreground' must be an image, got int"),
     ([{"foreground": np.zeros((3, 3, 2), np.uint8)}], r"'foreground' has shape \(3, 3, 2\)"),
     ([{"background": "%%%"}], "'background': the string is not valid base64"),
+    ([{"light_color": "orange"}], "'light_color' must be a colour like #ffaa00, got 'orange'"),
+    ([{"falloff": 9}], r"'falloff' must be within 0\.2\.\.5\.0, got 9"),
     ([True] * (len(PARAMS) + 1), f"takes {len(PARAMS)} arguments"),
 ])
 def test_bad_types_are_refused_naming_the_parameter(args, message):
@@ -59,7 +61,8 @@ def test_bad_types_are_refused_naming_the_parameter(args, message):
 
 def test_infotext_round_trip_restores_every_non_image_parameter():
     values = {**defaults(), "enabled": True, "model": "iclight_sd15_fbc.safetensors", "light": "Right",
-              "background_source": "Bottom", "extra_outputs": True, "foreground": np.zeros((2, 2, 3), np.uint8)}
+              "background_source": "Bottom", "extra_outputs": True, "foreground": np.zeros((2, 2, 3), np.uint8),
+              "light_color": "#ffaa00", "falloff": 2.5}
     entries = infotext_entries(values, model_hash="0123456789")
     assert entries["IC-Light model hash"] == "0123456789"
     assert not any(p.kind == "image" and p.infotext_key in entries for p in PARAMS), "images leaked into infotext"

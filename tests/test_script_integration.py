@@ -20,7 +20,8 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
             inputs = script.ui(is_img2img)
         assert len(inputs) == len(PARAMS)
         assert [type(i).__name__ for i in inputs] == [
-            "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox"]
+            "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox",
+            "ColorPicker", "ColorPicker", "Slider"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
         pasted = {key if isinstance(key, str) else "callable" for _, key in script.infotext_fields}
         assert {"IC-Light light", "IC-Light background", "callable"} <= pasted
@@ -55,7 +56,9 @@ def xyz_axes(a1111):
 
 
 def test_xyz_axes_cover_model_light_enabled_and_background(xyz_axes):
-    assert set(xyz_axes) == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background"}
+    assert set(xyz_axes) == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background",
+                             "IC-Light falloff"}
+    assert xyz_axes["IC-Light falloff"].type is float
     assert xyz_axes["IC-Light model"].choices() == ["iclight_sd15_fbc.safetensors", "iclight_sd15_fc.safetensors"]
 
 
