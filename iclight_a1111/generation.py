@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .detail import reinforce_foreground, restore_detail
 from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
 from .model_files import ModelFile
@@ -42,10 +43,15 @@ class IcLightJob:
 
     values: dict[str, Any]
     model: ModelFile
-    subjects: list[np.ndarray]
-    light_map: np.ndarray | None = None
+    inputs: list[np.ndarray]  # the subjects as given (RGB or RGBA), one per image or one for all
+    light_maps: list[np.ndarray] = field(default_factory=list)  # img2img fc: one, or one per subject
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def subjects(self) -> list[np.ndarray]:
+        """The subjects as the model sees them: RGBA composited over grey."""
+        return [flatten(i) for i in self.inputs]
 
     def concat_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor]) -> torch.Tensor:
         """Foreground (then background) latents for a pass at this latent size, encoded once."""
@@ -108,8 +114,9 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None
-    subjects = subject_images(p, values, is_img2img)
-    job = IcLightJob(values, model, subjects)
+    job = IcLightJob(values, model, subject_images(p, values, is_img2img))
+    if values["restore_detail"] and values["detail_size"] % 2 == 0:
+        raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
 
     if model.variant == "fbc":
         if values["background_source"].startswith("Upload"):
@@ -121,8 +128,9 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
             background = flatten(values["background"])
             job.background = np.fliplr(background).copy() if values["background_source"] == "Upload, flipped" else background
     elif is_img2img and values["light"] != "None":
-        job.light_map = light_map_image(values, p.width, p.height)
-        p.init_images = [Image.fromarray(job.light_map)] * len(p.init_images)
+        job.light_maps = light_maps(job, p.width, p.height)
+        maps = [Image.fromarray(m) for m in job.light_maps]
+        p.init_images = maps if len(maps) == len(p.init_images) else maps[:1] * len(p.init_images)
 
     p.extra_generation_params.update(infotext_entries(values, host.short_hash(model)))
     return job
@@ -130,12 +138,12 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
 
 def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[np.ndarray]:
     if values["foreground"] is not None:
-        return [flatten(values["foreground"])]
+        return [values["foreground"]]
     if is_img2img:
         images = [i for i in p.init_images if i is not None]
         if not images:
             raise IcLightError("IC-Light needs a subject: put the picture to relight in the img2img image box.")
-        return [flatten(coerce(PARAMS_BY_KEY["foreground"], i)) for i in images]
+        return [coerce(PARAMS_BY_KEY["foreground"], i) for i in images]
     raise IcLightError("IC-Light needs a foreground: upload the subject to relight in the IC-Light panel.")
 
 
@@ -144,6 +152,23 @@ def flatten(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return composite_on_grey(image[..., :3], image[..., 3].astype(np.float32) / 255.0)
     return image
+
+
+def light_maps(job: IcLightJob, width: int, height: int) -> list[np.ndarray]:
+    """The initial image(s) of an img2img fc pass: the light map, or one per subject pasted onto it."""
+    light = light_map_image(job.values, width, height)
+    if not job.values["reinforce_foreground"]:
+        return [light]
+    if any(i.shape[2] != 4 for i in job.inputs):
+        raise IcLightError(
+            "IC-Light 'Reinforce foreground' needs to know where the subject is: give it as an RGBA image "
+            "whose alpha marks it (background removal is not available in this version)."
+        )
+    pasted = []
+    for subject, image in zip(job.subjects, job.inputs):
+        alpha = resize_and_center_crop(np.repeat(image[..., 3:], 3, axis=2), width, height)[..., 0] / 255.0
+        pasted.append(reinforce_foreground(light, resize_and_center_crop(subject, width, height), alpha))
+    return pasted
 
 
 def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.ndarray:
@@ -202,11 +227,11 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         return
     try:
         height, width = x.shape[-2:]
-        if job.light_map is not None and not getattr(p, "is_hr_pass", False):
+        if job.light_maps and not getattr(p, "is_hr_pass", False):
             # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
             # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
-            light = host.encode([resize_and_center_crop(job.light_map, width * 8, height * 8)])
-            p.init_latent = light.expand(x.shape[0], -1, -1, -1).to(x)
+            light = host.encode([resize_and_center_crop(m, width * 8, height * 8) for m in job.light_maps])
+            p.init_latent = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
         host.route(p.sampler, job.concat_latents(height, width, host.encode))
     except Exception as e:
         fail_sampling(p.sampler, e)
@@ -221,11 +246,35 @@ def fail_sampling(sampler: Any, error: Exception) -> None:
     sampler.model_wrap_cfg.forward = forward
 
 
+def add_outputs(job: IcLightJob, processed: Any, width: int, height: int) -> None:
+    """The `postprocess` hook: restored-detail copies after each result, then the inputs as used."""
+    first = getattr(processed, "index_of_first_image", 0)
+    infotexts = list(processed.infotexts) + [""] * (len(processed.images) - len(processed.infotexts))
+    if job.values["restore_detail"]:
+        images, texts = list(processed.images[:first]), infotexts[:first]
+        for i, (image, text) in enumerate(zip(processed.images[first:], infotexts[first:])):
+            images += [image, Image.fromarray(restored(job, np.array(image.convert("RGB")), i))]
+            texts += [text, text]
+        processed.images[:], infotexts = images, texts
+    if job.values["extra_outputs"]:
+        extra = extra_output_images(job, width, height)
+        processed.images.extend(extra)
+        infotexts += [infotexts[first] if len(infotexts) > first else ""] * len(extra)
+    processed.infotexts[:] = infotexts
+
+
+def restored(job: IcLightJob, image: np.ndarray, index: int) -> np.ndarray:
+    """`image` (result number `index`) with its subject's detail restored."""
+    sources = job.inputs if job.values["detail_source"] == "Input" else job.subjects
+    source = sources[index % len(sources)][..., :3]
+    original = resize_and_center_crop(np.ascontiguousarray(source), image.shape[1], image.shape[0])
+    return restore_detail(image, original, job.values["detail_size"])
+
+
 def extra_output_images(job: IcLightJob, width: int, height: int) -> list[Image.Image]:
     """The inputs as the model saw them, for the gallery."""
     images = [Image.fromarray(resize_and_center_crop(s, width, height)) for s in job.subjects]
-    if job.light_map is not None:
-        images.append(Image.fromarray(job.light_map))
+    images += [Image.fromarray(m) for m in job.light_maps]
     if job.model.variant == "fbc":
         images.append(Image.fromarray(job.background_image(width, height)))
     return images

@@ -18,6 +18,7 @@ from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, parse_color
 
 LIGHTS = (*DIRECTIONS, *DIAGONALS, "Ambient", "None", "Custom")
+DETAIL_SOURCES = ("Input", "Foreground")
 BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient")
 INFOTEXT_PREFIX = "IC-Light "
 
@@ -63,6 +64,14 @@ PARAMS: tuple[Param, ...] = (
     Param("shadow_color", "Shadow color", "color", "#000000", help="fc light maps: colour of the dark side"),
     Param("falloff", "Falloff", "number", 1.0, minimum=0.2, maximum=5.0, step=0.1,
           help="fc light maps: >1 keeps the light near its edge, <1 spreads it; 1 is the reference's linear ramp"),
+    Param("restore_detail", "Restore detail", "bool", False,
+          help="add, after each result, a copy with the subject's fine detail put back (difference of Gaussians)"),
+    Param("detail_size", "Detail blur size", "number", 5, minimum=1, maximum=51, step=2,
+          help="odd Gaussian size: detail finer than this comes from the subject, light coarser from the result"),
+    Param("detail_source", "Detail source", "choice", "Input", DETAIL_SOURCES,
+          help="the subject as given, or composited on grey by its alpha (what the model saw)"),
+    Param("reinforce_foreground", "Reinforce foreground", "bool", False,
+          help="img2img, fc: paste the subject onto the light map where its alpha is, so it keeps its colours"),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 

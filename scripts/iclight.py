@@ -97,10 +97,8 @@ class IcLightScript(scripts.Script):
 
     def postprocess(self, p, processed, *args):
         job = getattr(p, generation.JOB_ATTR, None)
-        if job is not None and job.values["extra_outputs"]:
-            extra = generation.extra_output_images(job, p.width, p.height)
-            processed.images.extend(extra)
-            processed.infotexts.extend([processed.infotexts[0] if processed.infotexts else ""] * len(extra))
+        if job is not None:
+            generation.add_outputs(job, processed, p.width, p.height)
 
 
 def add_xyz_axes() -> None:
