@@ -8,6 +8,7 @@ from the API).
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -18,6 +19,7 @@ from PIL import Image
 from .detail import reinforce_foreground, restore_detail
 from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
+from .normals import NORMAL_LIGHTS, normal_map_image, normals_from_relights
 from .model_files import ModelFile
 from .params import PARAMS_BY_KEY, coerce, infotext_entries, values_from_args
 from .vae_encoding import composite_on_grey, resize_and_center_crop
@@ -92,6 +94,21 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
     take_over_sampling(p, host, job)
 
 
+def prepare_batch(p: Any, args: Sequence[Any]) -> None:
+    """The `before_process` hook (A1111 sets prompts and seeds up after it): a normal map needs its
+    four relights in one batch, all with one seed. Problems are left for `start` to report."""
+    if not requested(args, p):
+        return
+    try:
+        values = {**values_from_args(args), **getattr(p, OVERRIDES_ATTR, {})}
+    except IcLightError:
+        return
+    if values["enabled"] and values["normal_map"] and isinstance(p.seed, int):
+        seed = p.seed if p.seed != -1 else random.randrange(4294967294)
+        p.batch_size = len(NORMAL_LIGHTS)
+        p.seed = [seed + n for n in range(p.n_iter) for _ in NORMAL_LIGHTS]
+
+
 def requested(args: Sequence[Any], p: Any) -> bool:
     """Whether IC-Light is switched on, read leniently so a malformed argument still gets reported."""
     overrides = getattr(p, OVERRIDES_ATTR, {})
@@ -118,6 +135,12 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if values["restore_detail"] and values["detail_size"] % 2 == 0:
         raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
 
+    if values["normal_map"]:
+        if not is_img2img or model.variant != "fc" or len(job.inputs) != 1:
+            raise IcLightError("IC-Light 'Normal map' works in img2img with an fc model and one subject.")
+        if p.batch_size != len(NORMAL_LIGHTS):
+            raise IcLightError(f"IC-Light 'Normal map' needs a batch of {len(NORMAL_LIGHTS)}; the batch is {p.batch_size}.")
+
     if model.variant == "fbc":
         if values["background_source"].startswith("Upload"):
             if values["background"] is None:
@@ -127,10 +150,10 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
                 )
             background = flatten(values["background"])
             job.background = np.fliplr(background).copy() if values["background_source"] == "Upload, flipped" else background
-    elif is_img2img and values["light"] != "None":
+    elif is_img2img and (values["light"] != "None" or values["normal_map"]):
         job.light_maps = light_maps(job, p.width, p.height)
         maps = [Image.fromarray(m) for m in job.light_maps]
-        p.init_images = maps if len(maps) == len(p.init_images) else maps[:1] * len(p.init_images)
+        p.init_images = maps if len(maps) > 1 else maps * len(p.init_images)
 
     p.extra_generation_params.update(infotext_entries(values, host.short_hash(model)))
     return job
@@ -155,20 +178,29 @@ def flatten(image: np.ndarray) -> np.ndarray:
 
 
 def light_maps(job: IcLightJob, width: int, height: int) -> list[np.ndarray]:
-    """The initial image(s) of an img2img fc pass: the light map, or one per subject pasted onto it."""
-    light = light_map_image(job.values, width, height)
+    """The initial images of an img2img fc pass: the light map (the four of a normal map), with the
+    subject pasted onto it when reinforced (one map per subject, or the one subject on each map)."""
+    directions = NORMAL_LIGHTS if job.values["normal_map"] else (job.values["light"],)
+    bases = [light_map_image({**job.values, "light": d}, width, height) for d in directions]
     if not job.values["reinforce_foreground"]:
-        return [light]
+        return bases
     if any(i.shape[2] != 4 for i in job.inputs):
         raise IcLightError(
             "IC-Light 'Reinforce foreground' needs to know where the subject is: give it as an RGBA image "
             "whose alpha marks it (background removal is not available in this version)."
         )
-    pasted = []
-    for subject, image in zip(job.subjects, job.inputs):
-        alpha = resize_and_center_crop(np.repeat(image[..., 3:], 3, axis=2), width, height)[..., 0] / 255.0
-        pasted.append(reinforce_foreground(light, resize_and_center_crop(subject, width, height), alpha))
-    return pasted
+    subjects = [(resize_and_center_crop(s, width, height), subject_alpha(i, width, height))
+                 for s, i in zip(job.subjects, job.inputs)]
+    if len(bases) == 1:
+        return [reinforce_foreground(bases[0], s, a) for s, a in subjects]
+    return [reinforce_foreground(b, *subjects[0]) for b in bases]
+
+
+def subject_alpha(image: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """The subject's alpha (0..1) cropped like the subject, or None for an RGB subject."""
+    if image.shape[2] != 4:
+        return None
+    return resize_and_center_crop(np.repeat(image[..., 3:], 3, axis=2), width, height)[..., 0] / 255.0
 
 
 def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.ndarray:
@@ -247,20 +279,38 @@ def fail_sampling(sampler: Any, error: Exception) -> None:
 
 
 def add_outputs(job: IcLightJob, processed: Any, width: int, height: int) -> None:
-    """The `postprocess` hook: restored-detail copies after each result, then the inputs as used."""
+    """The `postprocess` hook: after each result its restored-detail copy, after each group of four
+    normal-map relights their normal map, then the inputs as used."""
     first = getattr(processed, "index_of_first_image", 0)
     infotexts = list(processed.infotexts) + [""] * (len(processed.images) - len(processed.infotexts))
-    if job.values["restore_detail"]:
-        images, texts = list(processed.images[:first]), infotexts[:first]
-        for i, (image, text) in enumerate(zip(processed.images[first:], infotexts[first:])):
-            images += [image, Image.fromarray(restored(job, np.array(image.convert("RGB")), i))]
-            texts += [text, text]
-        processed.images[:], infotexts = images, texts
+    results, texts = list(processed.images[first:]), infotexts[first:]
+    images, infotexts = list(processed.images[:first]), infotexts[:first]
+    group = len(NORMAL_LIGHTS) if job.values["normal_map"] else 1
+    for start_index in range(0, len(results), group):
+        members = range(start_index, min(start_index + group, len(results)))
+        for i in members:
+            images.append(results[i])
+            infotexts.append(texts[i])
+            if job.values["restore_detail"]:
+                images.append(Image.fromarray(restored(job, np.array(results[i].convert("RGB")), i)))
+                infotexts.append(texts[i])
+        if job.values["normal_map"] and len(members) == group:
+            images.append(normal_map(job, [results[i] for i in members]))
+            infotexts.append(texts[start_index])
     if job.values["extra_outputs"]:
         extra = extra_output_images(job, width, height)
-        processed.images.extend(extra)
-        infotexts += [infotexts[first] if len(infotexts) > first else ""] * len(extra)
+        images += extra
+        infotexts += [texts[0] if texts else ""] * len(extra)
+    processed.images[:] = images
     processed.infotexts[:] = infotexts
+
+
+def normal_map(job: IcLightJob, relights: list[Image.Image]) -> Image.Image:
+    """The normal map of one subject from its Left, Right, Bottom and Top relights."""
+    arrays = [np.array(r.convert("RGB")) for r in relights]
+    alpha = subject_alpha(job.inputs[0], arrays[0].shape[1], arrays[0].shape[0])
+    normals = normals_from_relights(*arrays, alpha=alpha, sigma=job.values["normal_sigma"])
+    return Image.fromarray(normal_map_image(normals))
 
 
 def restored(job: IcLightJob, image: np.ndarray, index: int) -> np.ndarray:

@@ -72,6 +72,10 @@ PARAMS: tuple[Param, ...] = (
           help="the subject as given, or composited on grey by its alpha (what the model saw)"),
     Param("reinforce_foreground", "Reinforce foreground", "bool", False,
           help="img2img, fc: paste the subject onto the light map where its alpha is, so it keeps its colours"),
+    Param("normal_map", "Normal map", "bool", False,
+          help="img2img, fc: relight with Left, Right, Bottom and Top in one batch of four (one seed) and add a normal map"),
+    Param("normal_sigma", "Normal sigma", "number", 0.0, minimum=0.0, maximum=16.0, step=0.5,
+          help="normal map: z = clip(1 - x^2 - y^2) ^ (sigma / 2); 0 keeps z = 1 before normalising"),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 

@@ -89,6 +89,9 @@ class IcLightScript(scripts.Script):
         self.paste_field_names = [p.infotext_key for p in PARAMS if p.in_infotext]
         return [inputs[p.key] for p in PARAMS]
 
+    def before_process(self, p, *args):
+        generation.prepare_batch(p, args)
+
     def process(self, p, *args):
         generation.start(p, args, HOST)
 

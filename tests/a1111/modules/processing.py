@@ -1,6 +1,7 @@
 """Mirrors modules/processing.py (v1.10.1), the order and data flow an always-on script sees.
 
-- `process_images`: `p.override_settings` applied to `shared.opts` and restored in `finally`.
+- `process_images`: `scripts.before_process(p)`, then `p.override_settings` applied to `shared.opts`
+  and restored in `finally`. A list `p.seed` gives each image its seed.
 - `process_images_inner`: `scripts.process(p)`, then `p.init(...)`, then `sd_unet.apply_unet()`; per
   batch `before_process_batch`, `process_batch`, `p.sample(...)`, decode, `postprocess_batch`; at the
   end `scripts.postprocess(p, processed)` (not reached when sampling raises).
@@ -63,8 +64,10 @@ class StableDiffusionProcessing:
         return shared.sd_model
 
     def conds(self):
+        """One prompt for the batch, made after `before_process` as A1111's `setup_conds` is."""
         conds_list = [[(i, 1.0)] for i in range(self.batch_size)]
-        return (conds_list, self.cond[: self.batch_size]), self.uncond[: self.batch_size]
+        rows = lambda t: t[:1].expand(self.batch_size, -1, -1)  # noqa: E731
+        return (conds_list, rows(self.cond)), rows(self.uncond)
 
     def txt2img_image_conditioning(self, x):
         return x.new_zeros(x.shape[0], 5, 1, 1)
@@ -132,6 +135,8 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
 
 
 def process_images(p):
+    if p.scripts is not None:
+        p.scripts.before_process(p)
     stored = {k: getattr(shared.opts, k) for k in p.override_settings}
     try:
         for k, v in p.override_settings.items():
@@ -152,7 +157,10 @@ def process_images_inner(p):
         sd_unet.apply_unet()
         for n in range(p.n_iter):
             p.iteration = n
-            seeds = [p.seed + n * p.batch_size + i for i in range(p.batch_size)]
+            if isinstance(p.seed, list):
+                seeds = p.seed[n * p.batch_size:(n + 1) * p.batch_size]
+            else:
+                seeds = [p.seed + n * p.batch_size + i for i in range(p.batch_size)]
             p.scripts.before_process_batch(p, batch_number=n, seeds=seeds)
             p.scripts.process_batch(p, batch_number=n, seeds=seeds)
             c, uc = p.conds()
