@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from modules import devices, hashes, modelloader, paths, sd_hijack, sd_unet, shared
 
+from .background_removal import RmbgNet, load_rmbg, predict_alpha
 from .concat_unet import CheckpointUnet, IcLightUnet
 from .errors import IcLightError
 from .merged_cache import MergedWeightsCache
 from .model_files import (
-    MODEL_FOLDER_NAME, OFFICIAL_FILES, RELEASE_URL, ModelFile, download_hint, find_model_files, inspect_model_file,
-    select_model,
+    MODEL_FOLDER_NAME, OFFICIAL_FILES, RELEASE_URL, RMBG_FILE_NAME, RMBG_FOLDER_NAME, RMBG_URL, ModelFile,
+    download_hint, find_model_files, find_rmbg_file, inspect_model_file, select_model,
     verify_download,
 )
 from .offset_files import file_source
@@ -28,6 +29,7 @@ from .vae_encoding import encode_latents
 UNET_LABEL_PREFIX = "IC-Light: "
 CACHE_OPTION = "iclight_cache_merged_weights"
 MERGED_WEIGHTS = MergedWeightsCache()
+BACKGROUND_REMOVER: dict[tuple[str, int], RmbgNet] = {}  # the loaded net, kept in RAM between uses
 
 
 class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
@@ -119,6 +121,25 @@ def download_official(name: str) -> ModelFile:
     return verify_download(Path(path), OFFICIAL_FILES[name])
 
 
+def background_remover() -> RmbgNet:
+    """RMBG-1.4 from models/rmbg (or the IC-Light folders); downloaded with A1111's downloader when missing."""
+    rmbg_folder = Path(paths.models_path) / RMBG_FOLDER_NAME
+    path = find_rmbg_file([rmbg_folder, *model_folders()])
+    if path is None:
+        try:
+            path = Path(modelloader.load_file_from_url(RMBG_URL, model_dir=str(rmbg_folder), file_name=RMBG_FILE_NAME))
+        except Exception as e:
+            raise IcLightError(
+                f"Background removal needs the RMBG-1.4 model and it could not be downloaded ({e}). "
+                f"Download {RMBG_FILE_NAME} from {RMBG_URL} and put it in {rmbg_folder}."
+            ) from e
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in BACKGROUND_REMOVER:
+        BACKGROUND_REMOVER.clear()
+        BACKGROUND_REMOVER[key] = load_rmbg(path)
+    return BACKGROUND_REMOVER[key]
+
+
 class A1111Host:
     """`generation.Host` on A1111: model files, sd_unet activation, the VAE, the sampler."""
 
@@ -159,3 +180,13 @@ class A1111Host:
 
     def route(self, sampler: Any, latents: torch.Tensor) -> None:
         route_to_active_unet(sampler, latents)
+
+    def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Alphas from RMBG-1.4 on the generation device; the net goes back to RAM afterwards."""
+        net = background_remover()
+        net.to(devices.device)
+        try:
+            return [predict_alpha(net, image, devices.device) for image in images]
+        finally:
+            net.to(devices.cpu)
+            devices.torch_gc()

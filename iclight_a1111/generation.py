@@ -37,6 +37,7 @@ class Host(Protocol):
     def deactivate(self) -> None: ...
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
     def route(self, sampler: Any, latents: torch.Tensor) -> None: ...
+    def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -45,15 +46,16 @@ class IcLightJob:
 
     values: dict[str, Any]
     model: ModelFile
-    inputs: list[np.ndarray]  # the subjects as given (RGB or RGBA), one per image or one for all
+    inputs: list[np.ndarray]  # the subjects' RGB as given, one per image or one for all
+    alphas: list[np.ndarray | None]  # 0..1: the subject's own alpha, or the background remover's
     light_maps: list[np.ndarray] = field(default_factory=list)  # img2img fc: one, or one per subject
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
 
     @property
     def subjects(self) -> list[np.ndarray]:
-        """The subjects as the model sees them: RGBA composited over grey."""
-        return [flatten(i) for i in self.inputs]
+        """The subjects as the model sees them: composited over grey by their alpha."""
+        return [i if a is None else composite_on_grey(i, a) for i, a in zip(self.inputs, self.alphas)]
 
     def concat_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor]) -> torch.Tensor:
         """Foreground (then background) latents for a pass at this latent size, encoded once."""
@@ -123,15 +125,16 @@ def requested(args: Sequence[Any], p: Any) -> bool:
 
 
 def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
-    if values["remove_background"]:
-        raise IcLightError(
-            "IC-Light background removal is not available in this version. Give the foreground as an RGBA "
-            "image whose alpha marks the subject, or turn 'Remove background' off."
-        )
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None
-    job = IcLightJob(values, model, subject_images(p, values, is_img2img))
+    images = subject_images(p, values, is_img2img)
+    inputs = [np.ascontiguousarray(i[..., :3]) for i in images]
+    if values["remove_background"]:
+        alphas = host.predict_alphas(inputs)
+    else:
+        alphas = [i[..., 3].astype(np.float32) / 255.0 if i.shape[2] == 4 else None for i in images]
+    job = IcLightJob(values, model, inputs, alphas)
     if values["restore_detail"] and values["detail_size"] % 2 == 0:
         raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
 
@@ -184,23 +187,24 @@ def light_maps(job: IcLightJob, width: int, height: int) -> list[np.ndarray]:
     bases = [light_map_image({**job.values, "light": d}, width, height) for d in directions]
     if not job.values["reinforce_foreground"]:
         return bases
-    if any(i.shape[2] != 4 for i in job.inputs):
+    if any(a is None for a in job.alphas):
         raise IcLightError(
-            "IC-Light 'Reinforce foreground' needs to know where the subject is: give it as an RGBA image "
-            "whose alpha marks it (background removal is not available in this version)."
+            "IC-Light 'Reinforce foreground' needs to know where the subject is: turn on 'Remove background', "
+            "or give the subject as an RGBA image whose alpha marks it."
         )
-    subjects = [(resize_and_center_crop(s, width, height), subject_alpha(i, width, height))
-                 for s, i in zip(job.subjects, job.inputs)]
+    subjects = [(resize_and_center_crop(s, width, height), subject_alpha(a, width, height))
+                 for s, a in zip(job.subjects, job.alphas)]
     if len(bases) == 1:
         return [reinforce_foreground(bases[0], s, a) for s, a in subjects]
     return [reinforce_foreground(b, *subjects[0]) for b in bases]
 
 
-def subject_alpha(image: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    """The subject's alpha (0..1) cropped like the subject, or None for an RGB subject."""
-    if image.shape[2] != 4:
+def subject_alpha(alpha: np.ndarray | None, width: int, height: int) -> np.ndarray | None:
+    """A subject's alpha (0..1) resized and cropped like the subject; None stays None."""
+    if alpha is None:
         return None
-    return resize_and_center_crop(np.repeat(image[..., 3:], 3, axis=2), width, height)[..., 0] / 255.0
+    mask = np.repeat((alpha * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    return resize_and_center_crop(mask, width, height)[..., 0] / 255.0
 
 
 def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.ndarray:
@@ -308,7 +312,7 @@ def add_outputs(job: IcLightJob, processed: Any, width: int, height: int) -> Non
 def normal_map(job: IcLightJob, relights: list[Image.Image]) -> Image.Image:
     """The normal map of one subject from its Left, Right, Bottom and Top relights."""
     arrays = [np.array(r.convert("RGB")) for r in relights]
-    alpha = subject_alpha(job.inputs[0], arrays[0].shape[1], arrays[0].shape[0])
+    alpha = subject_alpha(job.alphas[0], arrays[0].shape[1], arrays[0].shape[0])
     normals = normals_from_relights(*arrays, alpha=alpha, sigma=job.values["normal_sigma"])
     return Image.fromarray(normal_map_image(normals))
 
@@ -316,8 +320,7 @@ def normal_map(job: IcLightJob, relights: list[Image.Image]) -> Image.Image:
 def restored(job: IcLightJob, image: np.ndarray, index: int) -> np.ndarray:
     """`image` (result number `index`) with its subject's detail restored."""
     sources = job.inputs if job.values["detail_source"] == "Input" else job.subjects
-    source = sources[index % len(sources)][..., :3]
-    original = resize_and_center_crop(np.ascontiguousarray(source), image.shape[1], image.shape[0])
+    original = resize_and_center_crop(sources[index % len(sources)], image.shape[1], image.shape[0])
     return restore_detail(image, original, job.values["detail_size"])
 
 

@@ -7,12 +7,16 @@ from typing import Callable, Iterable
 
 from safetensors import SafetensorError, safe_open
 
+from .background_removal import is_rmbg_file
 from .errors import IcLightError
 from .key_table import FIRST_CONV_LDM, sd1_ldm_keys, to_ldm_keys
 from .offset_files import VARIANTS
 
 MODEL_FOLDER_NAME = "ic-light"
 RELEASE_URL = "https://huggingface.co/lllyasviel/ic-light/resolve/main/"
+RMBG_FOLDER_NAME = "rmbg"
+RMBG_FILE_NAME = "model.safetensors"
+RMBG_URL = "https://huggingface.co/briaai/RMBG-1.4/resolve/main/model.safetensors"
 OFFICIAL_FILES = {
     "iclight_sd15_fc.safetensors": "fc",
     "iclight_sd15_fbc.safetensors": "fbc",
@@ -36,13 +40,20 @@ class ModelFile:
         return f"{self.path.name} [{VARIANT_LABELS[self.variant]}]"
 
 
-def inspect_model_file(path: Path) -> ModelFile:
-    """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `IcLightError`."""
+def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header, without reading the tensors."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as e:
         raise IcLightError(f"'{path.name}' is not a readable safetensors file ({e}).") from e
+
+
+def inspect_model_file(path: Path) -> ModelFile:
+    """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `IcLightError`."""
+    shapes = header_shapes(path)
+    if is_rmbg_file(shapes):
+        raise IcLightError(f"'{path.name}' is the RMBG background removal model, not an IC-Light model.")
     ldm_shapes, _ = to_ldm_keys(shapes)
     if set(ldm_shapes) != set(sd1_ldm_keys()):
         raise IcLightError(f"'{path.name}' does not have the keys of an SD 1.x UNet; IC-Light needs SD 1.x models.")
@@ -65,8 +76,27 @@ def find_model_files(folders: Iterable[str | Path], log: Callable[[str], None] =
             try:
                 found[path.name.lower()] = inspect_model_file(path)
             except IcLightError as e:
-                log(f"IC-Light: not listing {path}: {e}")
+                if not is_rmbg_file(safe_keys(path)):
+                    log(f"IC-Light: not listing {path}: {e}")
     return [found[name] for name in sorted(found)]
+
+
+def safe_keys(path: Path) -> set[str]:
+    try:
+        return set(header_shapes(path))
+    except IcLightError:
+        return set()
+
+
+def find_rmbg_file(folders: Iterable[str | Path]) -> Path | None:
+    """The first RMBG-1.4 weights file directly inside `folders` (any file name)."""
+    for folder in folders:
+        folder = Path(folder)
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.safetensors")):
+                if is_rmbg_file(safe_keys(path)):
+                    return path
+    return None
 
 
 def select_model(files: list[ModelFile], wanted: str) -> ModelFile | None:

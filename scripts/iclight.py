@@ -65,8 +65,7 @@ def component(param: Param, is_img2img: bool):
                          info=param.help, elem_id=elem_id)
     if param.kind == "color":
         return gr.ColorPicker(value=param.default, label=param.label, info=param.help, elem_id=elem_id)
-    interactive = param.key != "remove_background"
-    return gr.Checkbox(value=param.default, label=param.label, info=param.help, elem_id=elem_id, interactive=interactive)
+    return gr.Checkbox(value=param.default, label=param.label, info=param.help, elem_id=elem_id)
 
 
 class IcLightScript(scripts.Script):

@@ -87,7 +87,10 @@ CASES = {
     "model failing validation": (model_failing_validation, r"does not fit.*wrong shapes: out\.2\.weight \(4, 16, 3, 3\)"),
     "unknown light name": (unknown_light, "'light' must be one of Left, Right, Top, Bottom, Top Left, .*, Ambient, None, Custom; got 'Sideways'"),
     "custom light without a map": (custom_light_without_map, "no light map was given"),
-    "background removal requested": (background_removal_requested, "background removal is not available"),
+    "background removal without its model (offline)": (
+        background_removal_requested,
+        r"needs the RMBG-1\.4 model.*Temporary failure.*model\.safetensors from "
+        r"https://huggingface\.co/briaai/RMBG-1\.4/resolve/main/model\.safetensors and put it in .*models/rmbg"),
 }
 
 
