@@ -125,24 +125,24 @@ def requested(args: Sequence[Any], p: Any) -> bool:
 
 
 def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
+    if values["restore_detail"] and values["detail_size"] % 2 == 0:
+        raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None
     images = subject_images(p, values, is_img2img)
+    if values["normal_map"]:
+        if not is_img2img or model.variant != "fc" or len(images) != 1:
+            raise IcLightError("IC-Light 'Normal map' works in img2img with an fc model and one subject.")
+        if p.batch_size != len(NORMAL_LIGHTS):
+            raise IcLightError(f"IC-Light 'Normal map' needs a batch of {len(NORMAL_LIGHTS)}; the batch is {p.batch_size}.")
+
     inputs = [np.ascontiguousarray(i[..., :3]) for i in images]
     if values["remove_background"]:
         alphas = host.predict_alphas(inputs)
     else:
         alphas = [i[..., 3].astype(np.float32) / 255.0 if i.shape[2] == 4 else None for i in images]
     job = IcLightJob(values, model, inputs, alphas)
-    if values["restore_detail"] and values["detail_size"] % 2 == 0:
-        raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
-
-    if values["normal_map"]:
-        if not is_img2img or model.variant != "fc" or len(job.inputs) != 1:
-            raise IcLightError("IC-Light 'Normal map' works in img2img with an fc model and one subject.")
-        if p.batch_size != len(NORMAL_LIGHTS):
-            raise IcLightError(f"IC-Light 'Normal map' needs a batch of {len(NORMAL_LIGHTS)}; the batch is {p.batch_size}.")
 
     if model.variant == "fbc":
         if values["background_source"].startswith("Upload"):
