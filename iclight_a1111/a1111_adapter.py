@@ -11,10 +11,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from modules import devices, hashes, modelloader, paths, sd_hijack, sd_unet, shared
+from PIL import Image
+from modules import devices, hashes, images, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
 
 from .background_removal import RmbgNet, load_rmbg, predict_alpha
-from .concat_unet import CheckpointUnet, IcLightUnet
+from .concat_unet import CheckpointUnet, IcLightUnet, Placement
 from .errors import IcLightError
 from .merged_cache import MergedWeightsCache
 from .model_files import (
@@ -28,21 +29,24 @@ from .vae_encoding import encode_latents
 
 UNET_LABEL_PREFIX = "IC-Light: "
 CACHE_OPTION = "iclight_cache_merged_weights"
+PLACEMENT_OPTION = "iclight_checkpoint_placement"
+PLACEMENT_CHOICES = {"Automatic": None, "Keep on GPU": "keep", "Park in RAM": "park"}
+VRAM_HEADROOM = 2 * 2**30  # left free for sampling at about 512x640 after a second UNet
 MERGED_WEIGHTS = MergedWeightsCache()
 BACKGROUND_REMOVER: dict[tuple[str, int], RmbgNet] = {}  # the loaded net, kept in RAM between uses
 
 
 class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
-    """`IcLightUnet` as the SdUnet A1111's `sd_unet.apply_unet` activates."""
+    """`IcLightUnet` as an A1111 SdUnet: current in `sd_unet` while a generation uses IC-Light."""
 
 
 class IcLightUnetOption(sd_unet.SdUnetOption):
-    """One IC-Light file, listed in A1111's SD Unet options."""
+    """One IC-Light file as an SdUnet option. Not listed in Settings > SD Unet: IC-Light is switched
+    on per generation by its panel, without `sd_unet.apply_unet`'s device round trip."""
 
     def __init__(self, model: ModelFile) -> None:
         self.model = model
         self.label = unet_label(model)
-        # No checkpoint name: "Automatic" must never pick IC-Light for a plain generation.
         self.model_name = None
 
     def create_unet(self) -> IcLightSdUnet:
@@ -50,18 +54,32 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
         checkpoint = CheckpointUnet(unet, sd_hijack.ldm_original_forward)
         source = file_source(self.model.path, identity=file_hash(self.model))
         cache = MERGED_WEIGHTS if cache_enabled() else None
-        return IcLightSdUnet(checkpoint, source, device=weights_device(), cache=cache)
+        return IcLightSdUnet(checkpoint, source, placement=placement(unet), cache=cache)
 
 
-def weights_device() -> torch.device:
-    """Where merged weights are made: the generation device, or RAM under --lowvram/--medvram, whose
-    hooks move each UNet module to the GPU only while it runs (and move the merged weights with it)."""
-    return devices.cpu if getattr(shared.sd_model, "lowvram", False) else devices.device
+def placement(unet: torch.nn.Module) -> Placement:
+    """Where the checkpoint's UNet waits while IC-Light runs: RAM under --medvram/--lowvram (their
+    hooks keep VRAM low), else the setting; Automatic keeps it on the GPU when a second UNet fits."""
+    if getattr(shared.sd_model, "lowvram", False):
+        return "park"
+    chosen = PLACEMENT_CHOICES.get(shared.opts.data.get(PLACEMENT_OPTION, "Automatic"))
+    return chosen or ("keep" if second_unet_fits(unet) else "park")
 
 
-def file_hash(model: ModelFile) -> str:
-    """The file's sha256, from A1111's hash cache (computed once per file and modification time)."""
-    return hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or ""
+def second_unet_fits(unet: torch.nn.Module) -> bool:
+    device = torch.device(devices.device)
+    if device.type != "cuda":
+        return True  # CPU, MPS: one memory for both
+    if MERGED_WEIGHTS.key is not None and MERGED_WEIGHTS.key.placement == "keep":
+        return True  # the merged weights already occupy their VRAM
+    free, _ = torch.cuda.mem_get_info(device)
+    return free >= sum(p.numel() * p.element_size() for p in unet.parameters()) + VRAM_HEADROOM
+
+
+def file_hash(model: ModelFile) -> str | None:
+    """The file's sha256, from A1111's hash cache (computed once per file and modification time);
+    None under --no-hashing."""
+    return hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or None
 
 
 def cache_enabled() -> bool:
@@ -70,8 +88,13 @@ def cache_enabled() -> bool:
 
 def on_cache_setting_changed() -> None:
     if not cache_enabled():
-        MERGED_WEIGHTS.clear()
-        devices.torch_gc()
+        release_merged_weights()
+
+
+def release_merged_weights(*_: Any) -> None:
+    """Free the cached merged weights (the setting was turned off, or another checkpoint was loaded)."""
+    MERGED_WEIGHTS.clear()
+    devices.torch_gc()
 
 
 def model_folders() -> list[Path]:
@@ -89,11 +112,6 @@ def unet_label(model: ModelFile) -> str:
 
 def model_files() -> list[ModelFile]:
     return find_model_files(model_folders())
-
-
-def add_unet_options(options: list) -> None:
-    """`script_callbacks.on_list_unets` callback: one option per IC-Light file found."""
-    options.extend(IcLightUnetOption(model) for model in model_files())
 
 
 def encode_images(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -161,19 +179,63 @@ class A1111Host:
         raise IcLightError(f"IC-Light model '{name}' was not found (available: {listed}). Put it in {folder}.")
 
     def short_hash(self, model: ModelFile) -> str:
-        return file_hash(model)[:10]
+        return (file_hash(model) or "")[:10]
+
+    def check_generation(self, p: Any) -> None:
+        """Refuse what would replace or reload the UNet IC-Light runs on."""
+        option = sd_unet.get_unet_option()
+        if option is not None:
+            raise IcLightError(
+                f"Settings > SD Unet uses '{option.label}', which replaces the checkpoint's UNet; IC-Light needs "
+                "the checkpoint's own UNet. Set SD Unet to None to use IC-Light."
+            )
+        current = shared.sd_model.sd_checkpoint_info
+        switches = []
+        if getattr(p, "enable_hr", False) and getattr(p, "hr_checkpoint_name", None) not in (None, "", "Use same checkpoint"):
+            switches.append(("Hires checkpoint", p.hr_checkpoint_name, "Use same checkpoint"))
+        if getattr(p, "refiner_checkpoint", None) not in (None, "", "None", "none"):
+            switches.append(("Refiner", p.refiner_checkpoint, "off"))
+        for setting, name, fix in switches:
+            info = sd_models.get_closet_checkpoint_match(name)
+            if info is None or info.filename != current.filename:
+                raise IcLightError(
+                    f"IC-Light cannot follow a checkpoint change during the generation ({setting}: {name}): its "
+                    f"weights are merged into the current checkpoint. Set {setting} to {fix}."
+                )
 
     def activate(self, model: ModelFile) -> None:
-        label = unet_label(model)
-        if label not in [o.label for o in sd_unet.unet_options]:
-            sd_unet.list_unets()
-        sd_unet.apply_unet(label)
-        active = sd_unet.current_unet
-        if not isinstance(active, IcLightUnet) or active.source.name != model.name:
-            raise IcLightError(f"The IC-Light UNet for '{model.name}' could not be activated.")
+        """Make the IC-Light UNet the current SdUnet, without A1111's `apply_unet` device round trip."""
+        current = sd_unet.current_unet
+        if current is not None and not isinstance(current, IcLightUnet):
+            label = getattr(getattr(current, "option", None), "label", type(current).__name__)
+            raise IcLightError(
+                f"Another UNet ('{label}', Settings > SD Unet) is active; IC-Light needs the checkpoint's own UNet. "
+                "Set SD Unet to None to use IC-Light."
+            )
+        self.deactivate()
+        option = IcLightUnetOption(model)
+        unet = option.create_unet()
+        unet.option = option
+        unet.activate()
+        # As `apply_unet` would: A1111 itself then deactivates it before it reloads the checkpoint.
+        sd_unet.current_unet_option, sd_unet.current_unet = option, unet
 
     def deactivate(self) -> None:
-        sd_unet.apply_unet("None")
+        unet = sd_unet.current_unet
+        if isinstance(unet, IcLightUnet):
+            try:
+                unet.deactivate()
+            finally:
+                sd_unet.current_unet_option, sd_unet.current_unet = None, None
+
+    def save_image(self, p: Any, image: Image.Image, index: int, infotext: str, suffix: str) -> None:
+        """Save an image IC-Light adds after sampling as A1111 saves the results (folder, name
+        pattern, infotext, the save settings)."""
+        if not p.save_samples():
+            return
+        seeds, prompts = getattr(p, "all_seeds", None) or [p.seed], getattr(p, "all_prompts", None) or [p.prompt]
+        images.save_image(image, p.outpath_samples, "", seeds[index % len(seeds)], prompts[index % len(prompts)],
+                          shared.opts.samples_format, info=infotext, p=p, suffix=suffix)
 
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         return encode_images(images)

@@ -17,7 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from .errors import IcLightError
-from .vae_encoding import composite_on_grey, vae_input
+from .vae_encoding import vae_input
 
 RMBG_FIRST_KEY = "stage1.rebnconvin.conv_s1.weight"
 FEED_AREA_SIDE = 16  # feed sides are 64 * round(side * sqrt(16^2 / area)): about 1024x1024 pixels
@@ -139,8 +139,3 @@ def predict_alpha(net: RmbgNet, image: np.ndarray, device: torch.device | str = 
         alpha = F.interpolate(alpha.float(), size=(height, width), mode="bilinear")
     return alpha[0, 0].cpu().numpy().clip(0, 1)
 
-
-def remove_background(net: RmbgNet, image: np.ndarray, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """The subject composited over grey by the predicted alpha, and that alpha."""
-    alpha = predict_alpha(net, image[..., :3], device)
-    return composite_on_grey(image[..., :3], alpha), alpha

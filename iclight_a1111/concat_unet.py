@@ -1,23 +1,33 @@
-"""Where the latents are concatenated: the UNet A1111 calls while IC-Light is active.
+"""Where the latents are concatenated: the checkpoint UNet's first conv, while IC-Light is active.
 
 `IcLightUnet` has the interface of A1111's `sd_unet.SdUnet` (`activate`, `deactivate`,
-`forward(x, timesteps, context, ...)`); the adapter mixes it with the real base class.
+`forward(x, timesteps, context, ...)`); the adapter mixes it with the real base class. It owns the
+merged weights and the activation. The latents are appended by a forward pre-hook on the first conv
+(`input_blocks[0][0]`), registered only while active: every way of running the UNet passes there,
+including a forward that another extension (ControlNet) sets on the UNet object itself, which A1111's
+class-level router to the active SdUnet never sees.
 """
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 
+from .device_moves import DeviceMoves
 from .errors import IcLightError
 from .key_table import FIRST_CONV_LDM
 from .merge import merge_offsets
 from .merged_cache import MergedWeightsCache, MergeKey, unet_fingerprint
 from .offset_files import UNET_LATENT_CHANNELS, OffsetSource, validate_offsets
 from .sd_version import require_sd1_unet
-from .weight_swap import UnetBackup, patch_unet, unpatch_unet
+from .weight_swap import FIRST_CONV_MODULE, UnetBackup, patch_unet, unpatch_unet
+
+# "keep": the checkpoint's weights stay where they are and the cached merged weights live beside them
+# (on the GPU: nothing moves per generation, one more UNet of VRAM). "park": the checkpoint's weights
+# wait in RAM while IC-Light runs and the cache lives in RAM (VRAM as plain A1111, weights move).
+Placement = Literal["keep", "park"]
 
 
 @dataclass(frozen=True)
@@ -33,52 +43,58 @@ class CheckpointUnet:
 
 
 class IcLightUnet(torch.nn.Module):
-    """Runs the checkpoint UNet with IC-Light weights, the concat latents appended to its input."""
+    """The checkpoint UNet with IC-Light weights, the concat latents appended to its input."""
 
     def __init__(
         self,
         checkpoint: CheckpointUnet,
         source: OffsetSource,
-        device: torch.device | str | None = None,
+        placement: Placement = "keep",
         cache: MergedWeightsCache | None = None,
     ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.source = source
-        self.weights_device = device
+        self.placement = placement
         self.cache = cache
         self.backup: UnetBackup | None = None
+        self.hook: torch.utils.hooks.RemovableHandle | None = None
         self.concat_channels: int | None = None
         self.concat: torch.Tensor | None = None
+        self.moves = DeviceMoves()
 
     def activate(self) -> None:
-        """Check the checkpoint, then swap the merged weights in (from the cache, or read and merged).
-        Refusals change nothing."""
+        """Check the checkpoint, swap the merged weights in (from the cache, or read and merged) and
+        hook the first conv. Refusals change nothing."""
         if self.backup is not None:
             return
         unet = self.checkpoint.module
         shapes = {name: p.shape for name, p in unet.named_parameters()}
         require_sd1_unet(shapes)
-        base = next(unet.parameters())
-        device = torch.device(self.weights_device) if self.weights_device is not None else base.device
+        self.moves = DeviceMoves()
 
         def merge() -> dict[str, torch.Tensor]:
             offsets = self.source.load()
             validate_offsets(offsets, shapes)
-            return merge_offsets(unet, offsets, device)
+            return merge_offsets(unet, offsets)
 
         if self.cache is None:
             merged = merge()
         else:
-            key = MergeKey(unet_fingerprint(unet), self.source.identity, str(base.dtype), str(device))
-            merged = self.cache.weights_for(key, merge, device)
+            dtype = str(next(unet.parameters()).dtype)
+            key = MergeKey(unet_fingerprint(unet), self.source.identity, dtype, self.placement)
+            merged = self.cache.weights_for(key, merge, self.placement == "park", self.moves)
         self.concat_channels = merged[FIRST_CONV_LDM].shape[1] - UNET_LATENT_CHANNELS
-        self.backup = patch_unet(unet, merged)
+        self.backup = patch_unet(unet, merged, self.placement == "park", self.moves)
+        self.hook = unet.get_submodule(FIRST_CONV_MODULE).register_forward_pre_hook(self.append_concat)
 
     def deactivate(self) -> None:
-        """Give the checkpoint UNet back its own parameter objects."""
+        """Unhook the first conv and give the checkpoint UNet back its own parameter objects."""
+        if self.hook is not None:
+            self.hook.remove()
+            self.hook = None
         if self.backup is not None:
-            unpatch_unet(self.checkpoint.module, self.backup)
+            unpatch_unet(self.checkpoint.module, self.backup, self.moves)
             self.backup = None
 
     @contextlib.contextmanager
@@ -90,20 +106,25 @@ class IcLightUnet(torch.nn.Module):
         finally:
             self.concat = previous
 
-    def forward(self, x: torch.Tensor, timesteps: Any = None, context: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self.backup is None:
-            raise IcLightError("The IC-Light UNet was called before it was activated.")
+    def append_concat(self, conv: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Forward pre-hook of the first conv: x (4 channels) -> x with the concat latents appended."""
+        x = args[0]
+        if x.shape[1] != UNET_LATENT_CHANNELS:
+            return None
         latents = self.concat
         if latents is None:
             raise IcLightError(
                 f"The IC-Light UNet ({self.source.name}) was called without foreground latents. "
-                "IC-Light runs from its own panel in txt2img/img2img: enable it there, and leave "
-                "Settings > SD Unet on Automatic or None."
+                "IC-Light runs from its own panel in txt2img/img2img: enable it there."
             )
         expected = (x.shape[0], self.concat_channels, *x.shape[2:])
         if tuple(latents.shape) != expected:
             raise IcLightError(
                 f"IC-Light concat latents have shape {tuple(latents.shape)} but this UNet call needs {expected}."
             )
-        x = torch.cat([x, latents.to(x)], dim=1)
+        return (torch.cat([x, latents.to(x)], dim=1), *args[1:])
+
+    def forward(self, x: torch.Tensor, timesteps: Any = None, context: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.backup is None:
+            raise IcLightError("The IC-Light UNet was called before it was activated.")
         return self.checkpoint.forward(self.checkpoint.module, x, timesteps, context, *args, **kwargs)

@@ -33,11 +33,13 @@ class Host(Protocol):
 
     def find_model(self, name: str) -> ModelFile: ...
     def short_hash(self, model: ModelFile) -> str: ...
+    def check_generation(self, p: Any) -> None: ...
     def activate(self, model: ModelFile) -> None: ...
     def deactivate(self) -> None: ...
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
     def route(self, sampler: Any, latents: torch.Tensor) -> None: ...
     def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+    def save_image(self, p: Any, image: Image.Image, index: int, infotext: str, suffix: str) -> None: ...
 
 
 @dataclass
@@ -51,6 +53,7 @@ class IcLightJob:
     light_maps: list[np.ndarray] = field(default_factory=list)  # img2img fc: one, or one per subject
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    picture_latent: torch.Tensor | None = None  # img2img with a mask: A1111's latent of the user's picture
 
     @property
     def subjects(self) -> list[np.ndarray]:
@@ -112,7 +115,9 @@ def prepare_batch(p: Any, args: Sequence[Any]) -> None:
 
 
 def requested(args: Sequence[Any], p: Any) -> bool:
-    """Whether IC-Light is switched on, read leniently so a malformed argument still gets reported."""
+    """Whether IC-Light is asked for: anything but an explicit off. A malformed `enabled` ("yes", 1)
+    counts as asked for, so that it is refused by name rather than ignored. In the named form a dict
+    without `enabled` asks for IC-Light."""
     overrides = getattr(p, OVERRIDES_ATTR, {})
     if "enabled" in overrides:
         return bool(overrides["enabled"])
@@ -120,16 +125,21 @@ def requested(args: Sequence[Any], p: Any) -> bool:
         return False
     first = args[0]
     if isinstance(first, Mapping):
-        first = first.get("enabled", False)
-    return first is True or (isinstance(first, str) and first.strip().lower() == "true")
+        first = first.get("enabled", True)
+    return not (first is False or (isinstance(first, str) and first.strip().lower() == "false"))
 
 
 def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if values["restore_detail"] and values["detail_size"] % 2 == 0:
         raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
+    host.check_generation(p)
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None
+    if is_img2img and getattr(p, "image_mask", None) is not None and getattr(p, "inpaint_full_res", False):
+        raise IcLightError(
+            "IC-Light relights the whole picture, but 'Inpaint area: Only masked' crops it: choose 'Whole picture'."
+        )
     images = subject_images(p, values, is_img2img)
     if values["normal_map"]:
         if not is_img2img or model.variant != "fc" or len(images) != 1:
@@ -141,7 +151,7 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if values["remove_background"]:
         alphas = host.predict_alphas(inputs)
     else:
-        alphas = [i[..., 3].astype(np.float32) / 255.0 if i.shape[2] == 4 else None for i in images]
+        alphas = [own_alpha(i) for i in images]
     job = IcLightJob(values, model, inputs, alphas)
 
     if model.variant == "fbc":
@@ -154,12 +164,20 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
             background = flatten(values["background"])
             job.background = np.fliplr(background).copy() if values["background_source"] == "Upload, flipped" else background
     elif is_img2img and (values["light"] != "None" or values["normal_map"]):
+        # The light maps replace the initial latent after `p.init` (see `before_sampling`); the init
+        # images stay the user's picture, which A1111 uses for masks, overlays and colour correction.
         job.light_maps = light_maps(job, p.width, p.height)
-        maps = [Image.fromarray(m) for m in job.light_maps]
-        p.init_images = maps if len(maps) > 1 else maps * len(p.init_images)
 
-    p.extra_generation_params.update(infotext_entries(values, host.short_hash(model)))
+    p.extra_generation_params.update(infotext_entries(values, model.variant, is_img2img, host.short_hash(model)))
     return job
+
+
+def own_alpha(image: np.ndarray) -> np.ndarray | None:
+    """An RGBA subject's alpha (0..1). A fully opaque alpha (what the img2img box sends for an
+    ordinary photo) says nothing about where the subject is: None, like RGB."""
+    if image.shape[2] != 4 or image[..., 3].min() == 255:
+        return None
+    return image[..., 3].astype(np.float32) / 255.0
 
 
 def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[np.ndarray]:
@@ -169,6 +187,8 @@ def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[
         images = [i for i in p.init_images if i is not None]
         if not images:
             raise IcLightError("IC-Light needs a subject: put the picture to relight in the img2img image box.")
+        if all(i is images[0] for i in images):
+            images = images[:1]  # the Batch tab gives each file as [image] * batch size: one subject
         return [coerce(PARAMS_BY_KEY["foreground"], i) for i in images]
     raise IcLightError("IC-Light needs a foreground: upload the subject to relight in the IC-Light panel.")
 
@@ -267,7 +287,14 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
             # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
             # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
             light = host.encode([resize_and_center_crop(m, width * 8, height * 8) for m in job.light_maps])
-            p.init_latent = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
+            light = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
+            mask = getattr(p, "mask", None)
+            if mask is not None:
+                # With an inpaint mask only the masked area starts from the light map; the rest stays the
+                # picture (kept from the first batch: later batches find `p.init_latent` already mixed).
+                job.picture_latent = job.picture_latent if job.picture_latent is not None else p.init_latent
+                light = job.picture_latent * mask + light * p.nmask
+            p.init_latent = light
         host.route(p.sampler, job.concat_latents(height, width, host.encode))
     except Exception as e:
         fail_sampling(p.sampler, e)
@@ -282,13 +309,22 @@ def fail_sampling(sampler: Any, error: Exception) -> None:
     sampler.model_wrap_cfg.forward = forward
 
 
-def add_outputs(job: IcLightJob, processed: Any, width: int, height: int) -> None:
+SaveImage = Callable[[Image.Image, int, str, str], None]  # image, result index, infotext, file name suffix
+
+
+def add_outputs(job: IcLightJob, processed: Any, width: int, height: int, save: SaveImage) -> None:
     """The `postprocess` hook: after each result its restored-detail copy, after each group of four
-    normal-map relights their normal map, then the inputs as used."""
+    normal-map relights their normal map, then the inputs as used; each saved like a result."""
     first = getattr(processed, "index_of_first_image", 0)
     infotexts = list(processed.infotexts) + [""] * (len(processed.images) - len(processed.infotexts))
     results, texts = list(processed.images[first:]), infotexts[first:]
     images, infotexts = list(processed.images[:first]), infotexts[:first]
+
+    def add(image: Image.Image, index: int, suffix: str) -> None:
+        images.append(image)
+        infotexts.append(texts[index] if index < len(texts) else "")
+        save(image, index, infotexts[-1], suffix)
+
     group = len(NORMAL_LIGHTS) if job.values["normal_map"] else 1
     for start_index in range(0, len(results), group):
         members = range(start_index, min(start_index + group, len(results)))
@@ -296,15 +332,12 @@ def add_outputs(job: IcLightJob, processed: Any, width: int, height: int) -> Non
             images.append(results[i])
             infotexts.append(texts[i])
             if job.values["restore_detail"]:
-                images.append(Image.fromarray(restored(job, np.array(results[i].convert("RGB")), i)))
-                infotexts.append(texts[i])
+                add(Image.fromarray(restored(job, np.array(results[i].convert("RGB")), i)), i, "-iclight-detail")
         if job.values["normal_map"] and len(members) == group:
-            images.append(normal_map(job, [results[i] for i in members]))
-            infotexts.append(texts[start_index])
+            add(normal_map(job, [results[i] for i in members]), start_index, "-iclight-normal")
     if job.values["extra_outputs"]:
-        extra = extra_output_images(job, width, height)
-        images += extra
-        infotexts += [texts[0] if texts else ""] * len(extra)
+        for image in extra_output_images(job, width, height):
+            add(image, 0, "-iclight-input")
     processed.images[:] = images
     processed.infotexts[:] = infotexts
 

@@ -1,8 +1,9 @@
 """Merged IC-Light weights kept between generations, so re-activation needs no file read and no merge.
 
-One entry at most (one UNet copy of RAM), keyed by what the weights were made from: the checkpoint
-UNet's original weights, the IC-Light file's content, the dtype and the device. Idle weights live in
-RAM (pinned when CUDA is present), never on the GPU, so VRAM stays where plain A1111 keeps it.
+One entry at most (one UNet copy), keyed by what the weights were made from: the checkpoint UNet's
+original weights, the IC-Light file's content, the dtype, and where the entry lives. An entry lives
+where its weights run ("keep": on the GPU beside the checkpoint, so nothing moves per generation) or
+in RAM ("park": pinned when CUDA is present, moved to the GPU per generation).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from .device_moves import DeviceMoves
 from .lora_bookkeeping import original_parameters
 
 SAMPLES_PER_PARAMETER = 64
@@ -22,7 +24,7 @@ class MergeKey:
     checkpoint: str
     offsets: str
     dtype: str
-    device: str
+    placement: str
 
 
 def unet_fingerprint(unet: torch.nn.Module) -> str:
@@ -43,21 +45,26 @@ class MergedWeightsCache:
         self.key: MergeKey | None = None
         self.weights: dict[str, torch.Tensor] | None = None
 
-    def weights_for(self, key: MergeKey, merge: Callable[[], dict[str, torch.Tensor]], device: torch.device | str) -> dict[str, torch.Tensor]:
-        """Cached weights on `device` when `key` matches; otherwise `merge()`, kept for next time."""
+    def weights_for(
+        self, key: MergeKey, merge: Callable[[], dict[str, torch.Tensor]], in_ram: bool, moves: DeviceMoves,
+    ) -> dict[str, torch.Tensor]:
+        """The cached weights when `key` matches; otherwise `merge()`, kept (in RAM when `in_ram`)."""
         if self.key == key and self.weights is not None:
-            return {k: v.to(device, non_blocking=True) for k, v in self.weights.items()}
+            return self.weights
         self.clear()
         merged = merge()
-        self.key, self.weights = key, {k: keep_in_ram(v) for k, v in merged.items()}
+        self.key = key
+        self.weights = {k: keep_in_ram(v, moves) for k, v in merged.items()} if in_ram else merged
         return merged
 
     def clear(self) -> None:
         self.key, self.weights = None, None
 
 
-def keep_in_ram(tensor: torch.Tensor) -> torch.Tensor:
-    """A RAM copy (pinned for fast transfers when CUDA is present); CPU tensors are kept as they are."""
+def keep_in_ram(tensor: torch.Tensor, moves: DeviceMoves) -> torch.Tensor:
+    """A RAM copy, pinned for fast transfers when CUDA is present (pinning needs CUDA); CPU tensors
+    are kept as they are."""
     if tensor.device.type == "cpu":
         return tensor
-    return tensor.to("cpu").pin_memory()
+    copy = moves.to(tensor, "cpu")
+    return copy.pin_memory() if torch.cuda.is_available() else copy

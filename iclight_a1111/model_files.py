@@ -5,12 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from safetensors import SafetensorError, safe_open
-
 from .background_removal import is_rmbg_file
 from .errors import IcLightError
 from .key_table import FIRST_CONV_LDM, sd1_ldm_keys, to_ldm_keys
-from .offset_files import VARIANTS
+from .offset_files import PICKLE_SUFFIXES, VARIANTS, header_shapes
 
 MODEL_FOLDER_NAME = "ic-light"
 RELEASE_URL = "https://huggingface.co/lllyasviel/ic-light/resolve/main/"
@@ -40,15 +38,6 @@ class ModelFile:
         return f"{self.path.name} [{VARIANT_LABELS[self.variant]}]"
 
 
-def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor names and shapes from a safetensors header, without reading the tensors."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise IcLightError(f"'{path.name}' is not a readable safetensors file ({e}).") from e
-
-
 def inspect_model_file(path: Path) -> ModelFile:
     """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `IcLightError`."""
     shapes = header_shapes(path)
@@ -64,19 +53,20 @@ def inspect_model_file(path: Path) -> ModelFile:
 
 
 def find_model_files(folders: Iterable[str | Path], log: Callable[[str], None] = print) -> list[ModelFile]:
-    """IC-Light files directly inside `folders`, sorted by name; files that are not are logged and left out."""
+    """IC-Light files directly inside `folders`, sorted by name; files that are not (pickles included)
+    are logged with the reason and left out."""
     found: dict[str, ModelFile] = {}
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.safetensors")):
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES)):
             if path.name.lower() in found:
                 continue
             try:
                 found[path.name.lower()] = inspect_model_file(path)
             except IcLightError as e:
-                if not is_rmbg_file(safe_keys(path)):
+                if path.suffix.lower() in PICKLE_SUFFIXES or not is_rmbg_file(safe_keys(path)):
                     log(f"IC-Light: not listing {path}: {e}")
     return [found[name] for name in sorted(found)]
 
@@ -99,11 +89,18 @@ def find_rmbg_file(folders: Iterable[str | Path]) -> Path | None:
     return None
 
 
+def default_rank(model: ModelFile) -> int:
+    """The reference's preference when no model is named: fc, then fcon, then fbc."""
+    if model.variant == "fbc":
+        return 2
+    return 1 if "fcon" in model.name.lower() else 0
+
+
 def select_model(files: list[ModelFile], wanted: str) -> ModelFile | None:
-    """The file named `wanted` (file name, stem, or dropdown label); when empty, the first fc file
-    (the reference's default model), else the first file."""
+    """The file named `wanted` (file name, stem, or dropdown label); when empty, the default model
+    (fc before fcon before fbc; by name within each)."""
     if not wanted:
-        return next((f for f in files if f.variant == "fc"), files[0] if files else None)
+        return min(files, key=default_rank, default=None)
     wanted = wanted.split(" [")[0].strip().lower()
     for f in files:
         if wanted in (f.name.lower(), f.path.stem.lower()):

@@ -1,16 +1,16 @@
 """IC-Light weight files: read, rename to ldm keys, tell the variant, check against a UNet.
 
-The released files hold offsets (`merged = base + offset`), not weights.
+The released files hold offsets (`merged = base + offset`), not weights. A file is read one tensor
+at a time while merging, so reading it never holds a second copy of the UNet in RAM.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
 
 from .errors import IcLightError
 from .key_table import FIRST_CONV_LDM, to_ldm_keys
@@ -18,6 +18,33 @@ from .key_table import FIRST_CONV_LDM, to_ldm_keys
 # Input channels of the first conv -> variant. fc and fcon share a shape; only their training differs.
 VARIANTS = {8: "fc", 12: "fbc"}
 UNET_LATENT_CHANNELS = 4
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+# A torch.save file is a zip archive (new format) or a bare pickle stream (protocol 2+ starts with 0x80).
+PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+class FileTensors(Mapping[str, torch.Tensor]):
+    """The tensors of a safetensors file under ldm names, each read from disk when asked for."""
+
+    def __init__(self, path: Path, file_keys: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self.path = path
+        self.file_keys = dict(file_keys)  # ldm name -> name in the file
+        self.shapes = dict(shapes)
+        self.handle: Any = None  # opened on first read, closed with this object
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        try:
+            if self.handle is None:
+                self.handle = safe_open(str(self.path), framework="pt", device="cpu")
+            return self.handle.get_tensor(self.file_keys[name])
+        except (SafetensorError, OSError) as e:
+            raise IcLightError(f"'{self.path.name}' could not be read ({e}): download it again.") from e
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.file_keys)
+
+    def __len__(self) -> int:
+        return len(self.file_keys)
 
 
 @dataclass(frozen=True)
@@ -25,12 +52,13 @@ class IcLightOffsets:
     """The offsets of one IC-Light file, keyed by ldm UNetModel parameter names."""
 
     name: str
-    tensors: dict[str, torch.Tensor]
+    tensors: Mapping[str, torch.Tensor]
+    shapes: Mapping[str, tuple[int, ...]]
     layout: str
 
     @property
     def in_channels(self) -> int:
-        return self.tensors[FIRST_CONV_LDM].shape[1]
+        return self.shapes[FIRST_CONV_LDM][1]
 
     @property
     def variant(self) -> str:
@@ -51,50 +79,76 @@ class OffsetSource:
     load: Callable[[], IcLightOffsets]
 
 
+def file_identity(path: Path) -> str:
+    """What identifies a file's content when its hash is unknown: path, size and modification time."""
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def file_source(path: str | Path, identity: str | None = None) -> OffsetSource:
-    """`identity` is the file's content hash when known; by default its path, size and mtime."""
+    """`identity` is the file's content hash when known; without one (or an empty one) its path, size
+    and mtime, so two files never share an identity."""
     path = Path(path)
-    if identity is None:
-        stat = path.stat()
-        identity = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    return OffsetSource(path.name, identity, lambda: load_offsets(path))
+    return OffsetSource(path.name, identity or file_identity(path), lambda: load_offsets(path))
 
 
-def memory_source(offsets: IcLightOffsets) -> OffsetSource:
-    return OffsetSource(offsets.name, f"memory:{id(offsets)}", lambda: offsets)
-
-
-def load_offsets(path: str | Path) -> IcLightOffsets:
-    """Read an IC-Light `.safetensors` file (diffusers or ldm key layout) and detect its variant."""
-    path = Path(path)
-    if path.suffix.lower() != ".safetensors":
+def require_safetensors(path: Path) -> None:
+    """Refuse pickle files, by name or by content, with the reason."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    if path.suffix.lower() in PICKLE_SUFFIXES or head.startswith(PICKLE_MAGIC):
         raise IcLightError(
-            f"'{path.name}' is not a .safetensors file. IC-Light models are only read from .safetensors: "
-            "pickle files (.ckpt, .pt, .bin, .pth) can run arbitrary code when loaded. "
+            f"'{path.name}' is a pickle file (.ckpt, .pt, .pth, .bin), not safetensors. IC-Light models are only "
+            "read from .safetensors files: pickle files can run arbitrary code when loaded. "
             "Download the .safetensors release (e.g. iclight_sd15_fc.safetensors) instead."
         )
-    if not path.is_file():
-        raise IcLightError(f"IC-Light model file not found: '{path}'.")
+    if path.suffix.lower() != ".safetensors":
+        raise IcLightError(f"'{path.name}' is not a .safetensors file; IC-Light models are .safetensors files.")
+
+
+def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header, without reading the tensors."""
+    require_safetensors(path)
     try:
-        tensors = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as e:
         raise IcLightError(
             f"'{path.name}' could not be read as a safetensors file ({e}). "
             "The file is corrupt or incompletely downloaded: download it again."
         ) from e
-    return offsets_from_tensors(path.name, tensors)
+
+
+def load_offsets(path: str | Path) -> IcLightOffsets:
+    """An IC-Light `.safetensors` file (diffusers or ldm key layout), its variant detected; the
+    tensors are read when merged."""
+    path = Path(path)
+    if not path.is_file():
+        raise IcLightError(f"IC-Light model file not found: '{path}'.")
+    shapes = header_shapes(path)
+    file_keys, layout = to_ldm_keys({k: k for k in shapes})
+    ldm_shapes = {ldm: shapes[key] for ldm, key in file_keys.items()}
+    check_first_conv(path.name, ldm_shapes[FIRST_CONV_LDM])
+    return IcLightOffsets(path.name, FileTensors(path, file_keys, ldm_shapes), ldm_shapes, layout)
 
 
 def offsets_from_tensors(name: str, tensors: Mapping[str, torch.Tensor]) -> IcLightOffsets:
-    """Build `IcLightOffsets` from an in-memory state dict (either key layout)."""
+    """`IcLightOffsets` from an in-memory state dict (either key layout)."""
     ldm_tensors, layout = to_ldm_keys(tensors)
-    first_conv = ldm_tensors[FIRST_CONV_LDM]
-    if first_conv.ndim != 4 or first_conv.shape[1] not in VARIANTS:
+    shapes = {k: tuple(v.shape) for k, v in ldm_tensors.items()}
+    check_first_conv(name, shapes[FIRST_CONV_LDM])
+    return IcLightOffsets(name, ldm_tensors, shapes, layout)
+
+
+def check_first_conv(name: str, shape: tuple[Any, ...]) -> None:
+    if len(shape) != 4 or shape[1] not in VARIANTS:
         raise IcLightError(
-            f"'{name}' has a first conv of shape {tuple(first_conv.shape)}; IC-Light models have 8 (fc, fcon) "
+            f"'{name}' has a first conv of shape {tuple(shape)}; IC-Light models have 8 (fc, fcon) "
             "or 12 (fbc) input channels. This is not an IC-Light model."
         )
-    return IcLightOffsets(name=name, tensors=ldm_tensors, layout=layout)
 
 
 def expected_offset_shape(key: str, base_shape: torch.Size, in_channels: int) -> torch.Size:
@@ -106,13 +160,13 @@ def expected_offset_shape(key: str, base_shape: torch.Size, in_channels: int) ->
 
 def validate_offsets(offsets: IcLightOffsets, unet_shapes: Mapping[str, torch.Size]) -> None:
     """Refuse, naming the keys, unless the offsets cover exactly the UNet's parameters with the right shapes."""
-    missing = [k for k in unet_shapes if k not in offsets.tensors]
-    extra = [k for k in offsets.tensors if k not in unet_shapes]
+    shapes = offsets.shapes
+    missing = [k for k in unet_shapes if k not in shapes]
+    extra = [k for k in shapes if k not in unet_shapes]
     misshaped = [
-        f"{k} {tuple(offsets.tensors[k].shape)} (UNet needs {tuple(want)})"
+        f"{k} {tuple(shapes[k])} (UNet needs {tuple(want)})"
         for k, shape in unet_shapes.items()
-        if k in offsets.tensors
-        and offsets.tensors[k].shape != (want := expected_offset_shape(k, shape, offsets.in_channels))
+        if k in shapes and torch.Size(shapes[k]) != (want := expected_offset_shape(k, shape, offsets.in_channels))
     ]
     problems = []
     for label, keys in (("missing keys", missing), ("unexpected keys", extra), ("wrong shapes", misshaped)):

@@ -9,7 +9,7 @@ import base64
 import binascii
 import io
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,6 +34,8 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
+    # Whether a generation uses this parameter: (values, model variant, is img2img) -> bool.
+    applies: Callable[[Mapping[str, Any], str, bool], bool] = lambda values, variant, img2img: True
 
     @property
     def infotext_key(self) -> str:
@@ -45,37 +47,56 @@ class Param:
         return self.kind != "image" and self.key != "enabled"
 
 
+def fc_img2img(values: Mapping[str, Any], variant: str, img2img: bool) -> bool:
+    return img2img and variant != "fbc"
+
+
+def light_map_built(values: Mapping[str, Any], variant: str, img2img: bool) -> bool:
+    """img2img fc with a light map made from a preset (colours and falloff shape it)."""
+    return fc_img2img(values, variant, img2img) and (values["normal_map"] or values["light"] not in ("None", "Custom"))
+
+
 PARAMS: tuple[Param, ...] = (
     Param("enabled", "Enabled", "bool", False),
     Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)"),
     Param("light", "Light", "choice", "Left", LIGHTS,
-          help="img2img, fc: the light map that becomes the initial image (None keeps the img2img picture)"),
+          help="img2img, fc: the light map that becomes the initial image (None keeps the img2img picture)",
+          applies=lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"]),
     Param("foreground", "Foreground", "image", None,
           help="the subject; in img2img the img2img picture is used when this is empty"),
     Param("light_map", "Light map", "image", None, help="used when Light is Custom"),
     Param("background_source", "Background", "choice", "Upload", BACKGROUNDS,
-          help="fbc: the background condition: an upload, or a light gradient"),
+          help="fbc: the background condition: an upload, or a light gradient",
+          applies=lambda v, variant, img2img: variant == "fbc"),
     Param("background", "Background image", "image", None, help="fbc: used when Background is Upload"),
     Param("remove_background", "Remove background", "bool", False,
           help="cut the subject out with RMBG-1.4 (models/rmbg/model.safetensors; downloaded when missing)"),
     Param("extra_outputs", "Extra outputs", "bool", False,
           help="add the foreground, light map and background as used to the results"),
-    Param("light_color", "Light color", "color", "#ffffff", help="fc light maps: colour of the lit side"),
-    Param("shadow_color", "Shadow color", "color", "#000000", help="fc light maps: colour of the dark side"),
+    Param("light_color", "Light color", "color", "#ffffff", help="fc light maps: colour of the lit side",
+          applies=light_map_built),
+    Param("shadow_color", "Shadow color", "color", "#000000", help="fc light maps: colour of the dark side",
+          applies=light_map_built),
     Param("falloff", "Falloff", "number", 1.0, minimum=0.2, maximum=5.0, step=0.1,
-          help="fc light maps: >1 keeps the light near its edge, <1 spreads it; 1 is the reference's linear ramp"),
+          help="fc light maps: >1 keeps the light near its edge, <1 spreads it; 1 is the reference's linear ramp",
+          applies=light_map_built),
     Param("restore_detail", "Restore detail", "bool", False,
           help="add, after each result, a copy with the subject's fine detail put back (difference of Gaussians)"),
     Param("detail_size", "Detail blur size", "number", 5, minimum=1, maximum=51, step=2,
-          help="odd Gaussian size: detail finer than this comes from the subject, light coarser from the result"),
+          help="odd Gaussian size: detail finer than this comes from the subject, light coarser from the result",
+          applies=lambda v, variant, img2img: v["restore_detail"]),
     Param("detail_source", "Detail source", "choice", "Input", DETAIL_SOURCES,
-          help="the subject as given, or cut out on grey by its alpha or the background remover (what the model saw)"),
+          help="the subject as given, or cut out on grey by its alpha or the background remover (what the model saw)",
+          applies=lambda v, variant, img2img: v["restore_detail"]),
     Param("reinforce_foreground", "Reinforce foreground", "bool", False,
-          help="img2img, fc: paste the subject onto the light map where its alpha is, so it keeps its colours"),
+          help="img2img, fc: paste the subject onto the light map where its alpha is, so it keeps its colours",
+          applies=lambda v, variant, img2img: fc_img2img(v, variant, img2img) and (v["normal_map"] or v["light"] != "None")),
     Param("normal_map", "Normal map", "bool", False,
-          help="img2img, fc: relight with Left, Right, Bottom and Top in one batch of four (one seed) and add a normal map"),
+          help="img2img, fc: relight with Left, Right, Bottom and Top in one batch of four (one seed) and add a normal map",
+          applies=fc_img2img),
     Param("normal_sigma", "Normal sigma", "number", 0.0, minimum=0.0, maximum=16.0, step=0.5,
-          help="normal map: z = clip(1 - x^2 - y^2) ^ (sigma / 2); 0 keeps z = 1 before normalising"),
+          help="normal map: z = clip(1 - x^2 - y^2) ^ (sigma / 2); 0 keeps z = 1 before normalising",
+          applies=lambda v, variant, img2img: v["normal_map"]),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 
@@ -93,7 +114,8 @@ def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
             raise IcLightError(
                 f"Unknown IC-Light argument(s): {', '.join(unknown)}. Known: {', '.join(PARAMS_BY_KEY)}."
             )
-        return {**defaults(), **{k: coerce(PARAMS_BY_KEY[k], v) for k, v in named.items()}}
+        # Sending the IC-Light dict asks for IC-Light: `enabled` defaults to true in this form.
+        return {**defaults(), "enabled": True, **{k: coerce(PARAMS_BY_KEY[k], v) for k, v in named.items()}}
     if len(args) > len(PARAMS):
         raise IcLightError(f"IC-Light takes {len(PARAMS)} arguments ({', '.join(PARAMS_BY_KEY)}), got {len(args)}.")
     values = defaults()
@@ -171,20 +193,9 @@ def decode_image(value: Any, name: str) -> np.ndarray | None:
     return value.astype(np.uint8) if value.dtype != np.uint8 else value
 
 
-def infotext_entries(values: Mapping[str, Any], model_hash: str | None = None) -> dict[str, str]:
-    """What goes into the generation parameters (images excepted)."""
-    entries = {p.infotext_key: str(values[p.key]) for p in PARAMS if p.in_infotext}
+def infotext_entries(values: Mapping[str, Any], variant: str, is_img2img: bool, model_hash: str | None = None) -> dict[str, str]:
+    """What goes into the generation parameters: the parameters this generation used (images excepted)."""
+    entries = {p.infotext_key: str(values[p.key]) for p in PARAMS if p.in_infotext and p.applies(values, variant, is_img2img)}
     if model_hash:
         entries[INFOTEXT_PREFIX + "model hash"] = model_hash
     return entries
-
-
-def values_from_infotext(infotext: Mapping[str, str]) -> dict[str, Any] | None:
-    """The values an infotext records (None when it has no IC-Light entry); images stay at defaults."""
-    if PARAMS_BY_KEY["model"].infotext_key not in infotext:
-        return None
-    values = {**defaults(), "enabled": True}
-    for p in PARAMS:
-        if p.in_infotext and p.infotext_key in infotext:
-            values[p.key] = coerce(p, infotext[p.infotext_key])
-    return values

@@ -19,26 +19,36 @@ import torch
 from .concat_unet import IcLightUnet
 from .errors import IcLightError
 
+ROUTED_LATENTS = "iclight_latents"  # on the CFGDenoiser's forward wrapper: the latents it feeds
+ROUTED_UNET = "iclight_unet"  # on the inner model's forward wrapper: the IC-Light UNet it feeds
+
 
 def route_concat_latents(denoiser: torch.nn.Module, unet: IcLightUnet, latents: torch.Tensor) -> None:
     """Make `denoiser` (one sampling pass's CFGDenoiser) feed `latents` to `unet`, row by row.
 
     `latents` has one row per image of the batch (or a single row shared by all) and must have
-    the latent size of the pass: a hires pass needs latents encoded at the hires size.
+    the latent size of the pass: a hires pass needs latents encoded at the hires size. Routing the
+    same denoiser again (img2img keeps one sampler for every batch) replaces its latents; the
+    wrappers are installed once.
     """
-    denoiser.forward = _with_image_cond(denoiser.forward, latents)
+    if not hasattr(denoiser.forward, ROUTED_LATENTS):
+        denoiser.forward = _with_image_cond(denoiser.forward)
+    setattr(denoiser.forward, ROUTED_LATENTS, latents)
     inner_model = denoiser.inner_model
-    inner_model.forward = _with_concat_rows(inner_model.forward, unet)
+    forward = inner_model.forward
+    if getattr(forward, ROUTED_UNET, None) is not unet:
+        plain = forward.__wrapped__ if hasattr(forward, ROUTED_UNET) else forward
+        inner_model.forward = _with_concat_rows(plain, unet)
 
 
-def _with_image_cond(forward: Callable[..., Any], latents: torch.Tensor) -> Callable[..., Any]:
+def _with_image_cond(forward: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(forward)
 
     @functools.wraps(forward)
     def forward_with_latents(*args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(*args, **kwargs)
         x = bound.arguments["x"]
-        bound.arguments["image_cond"] = batch_latents(latents, x)
+        bound.arguments["image_cond"] = batch_latents(getattr(forward_with_latents, ROUTED_LATENTS), x)
         return forward(*bound.args, **bound.kwargs)
 
     return forward_with_latents
@@ -49,10 +59,16 @@ def _with_concat_rows(forward: Callable[..., Any], unet: IcLightUnet) -> Callabl
     def forward_with_concat(x: torch.Tensor, *args: Any, cond: dict, **kwargs: Any) -> Any:
         # When uncond rows are skipped in a single call, x loses its last rows but c_concat does not:
         # its first rows are still x's.
+        if unet.backup is None:
+            raise IcLightError(
+                "IC-Light was switched off during this generation (was the checkpoint reloaded by a refiner, a "
+                "hires. fix checkpoint or another extension?): nothing is generated without relighting."
+            )
         rows = cond["c_concat"][0][: x.shape[0]]
         with unet.concat_latents(rows):
             return forward(x, *args, cond=cond, **kwargs)
 
+    setattr(forward_with_concat, ROUTED_UNET, unet)
     return forward_with_concat
 
 

@@ -45,8 +45,9 @@ def component(param: Param, is_img2img: bool):
     elem_id = f"iclight_{param.key}_{'img2img' if is_img2img else 'txt2img'}"
     if param.key == "model":
         labels = model_labels()
+        default = select_model(a1111_adapter.model_files(), "")
         with gr.Row():
-            dropdown = gr.Dropdown(labels, value=labels[0] if labels else None, label=param.label, info=param.help,
+            dropdown = gr.Dropdown(labels, value=default.label if default else None, label=param.label, info=param.help,
                                    elem_id=elem_id, allow_custom_value=True)
             refresh = ToolButton(value="\U0001f504", elem_id=elem_id + "_refresh")
             refresh.click(fn=lambda: gr.update(choices=model_labels()), outputs=[dropdown])
@@ -82,10 +83,11 @@ class IcLightScript(scripts.Script):
             gr.Markdown(HINT)
             for param in PARAMS[1:]:
                 inputs[param.key] = component(param, is_img2img)
-        model_key = PARAMS_BY_KEY["model"].infotext_key
-        self.infotext_fields = [(enabled, lambda d: model_key in d), (inputs["model"], lambda d: model_label_for(d.get(model_key)))]
-        self.infotext_fields += [(inputs[p.key], p.infotext_key) for p in PARAMS if p.in_infotext and p.key != "model"]
-        self.paste_field_names = [p.infotext_key for p in PARAMS if p.in_infotext]
+        # Named fields (not callables): "Send to img2img" copies only fields named in paste_field_names.
+        # `on_infotext_pasted` supplies "IC-Light enabled", which the infotext implies, and the model's label.
+        pasted = [p for p in PARAMS if p.kind != "image"]
+        self.infotext_fields = [(inputs[p.key], p.infotext_key) for p in pasted]
+        self.paste_field_names = [p.infotext_key for p in pasted]
         return [inputs[p.key] for p in PARAMS]
 
     def before_process(self, p, *args):
@@ -100,7 +102,16 @@ class IcLightScript(scripts.Script):
     def postprocess(self, p, processed, *args):
         job = getattr(p, generation.JOB_ATTR, None)
         if job is not None:
-            generation.add_outputs(job, processed, p.width, p.height)
+            save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731
+            generation.add_outputs(job, processed, p.width, p.height, save)
+
+
+def on_infotext_pasted(infotext: str, params: dict) -> None:
+    """IC-Light is on exactly when the infotext records an IC-Light model; the model as its dropdown label."""
+    model_key = PARAMS_BY_KEY["model"].infotext_key
+    params[PARAMS_BY_KEY["enabled"].infotext_key] = str(model_key in params)
+    if model_key in params:
+        params[model_key] = model_label_for(params[model_key])
 
 
 def add_xyz_axes() -> None:
@@ -113,3 +124,4 @@ def add_xyz_axes() -> None:
 
 
 script_callbacks.on_before_ui(add_xyz_axes)
+script_callbacks.on_infotext_pasted(on_infotext_pasted)

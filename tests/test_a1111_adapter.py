@@ -1,79 +1,210 @@
-"""The SdUnet option/unet pair as A1111's sd_unet sees it."""
+"""IC-Light as A1111's current SdUnet: activated per generation without device round trips, placed
+for every memory mode, refused beside another SdUnet, released with the checkpoint."""
+import importlib.util
+
 import pytest
 import torch
 
 from iclight_a1111 import a1111_adapter
 from iclight_a1111.concat_unet import IcLightUnet
-from tiny_models import random_offsets, write_offsets
+from iclight_a1111.errors import IcLightError
+from iclight_a1111.merged_cache import keep_in_ram
+from generation_harness import ROOT, subject, txt2img
+from tiny_models import parameter_fingerprint, random_offsets, write_offsets
+
+META = torch.device("meta")  # the stand-in accelerator: placement without data
 
 
-def test_each_iclight_file_is_an_sd_unet_option_with_its_variant(a1111):
+def test_iclight_files_are_not_offered_as_sd_unet_options(a1111):
     from modules import sd_unet
 
-    labels = {o.label: o for o in sd_unet.unet_options}
-    assert set(labels) == set(a1111.labels.values())
-    for variant, label in a1111.labels.items():
-        option = labels[label]
-        assert isinstance(option, sd_unet.SdUnetOption)
-        unet = option.create_unet()
-        assert isinstance(unet, sd_unet.SdUnet) and isinstance(unet, IcLightUnet)
-        assert unet.source.load().variant == variant
+    sd_unet.list_unets()
+    assert not [o.label for o in sd_unet.unet_options if "IC-Light" in o.label]
 
 
-def test_files_in_the_iclight_dir_flag_folder_are_listed(a1111, tmp_path):
-    from modules import sd_unet, shared
-
-    extra = tmp_path / "elsewhere"
-    extra.mkdir()
-    write_offsets(extra / "my_relight.safetensors", random_offsets(a1111.unet, 8, 1), "ldm")
-    shared.cmd_opts.iclight_dir = str(extra)
-    try:
-        sd_unet.list_unets()
-        assert "IC-Light: my_relight" in [o.label for o in sd_unet.unet_options]
-    finally:
-        shared.cmd_opts.iclight_dir = None
-
-
-def test_automatic_sd_unet_never_selects_iclight(a1111):
-    from modules import sd_unet
-
-    sd_unet.apply_unet("Automatic")
-    assert sd_unet.current_unet is None
-
-
-def test_activation_through_apply_unet_runs_iclight_and_none_restores_plain(a1111):
+def test_activation_makes_iclight_the_current_sd_unet_and_deactivation_restores_plain(a1111):
     from modules import sd_unet
 
     x, t, c = torch.randn(1, 4, 8, 8), torch.tensor([400]), torch.randn(1, 77, 768)
     with torch.no_grad():
         plain = a1111.unet(x, t, context=c)
-        sd_unet.apply_unet(a1111.labels["fc"])
-        with sd_unet.current_unet.concat_latents(torch.randn(1, 4, 8, 8)):
+        unet = a1111.activate("fc")
+        assert isinstance(sd_unet.current_unet, sd_unet.SdUnet) and isinstance(unet, IcLightUnet)
+        assert sd_unet.current_unet_option.label == "IC-Light: iclight_sd15_fc"
+        with unet.concat_latents(torch.randn(1, 4, 8, 8)):
             relit = a1111.unet(x, t, context=c)
-        sd_unet.apply_unet("None")
+        a1111.deactivate()
         plain_again = a1111.unet(x, t, context=c)
+    assert sd_unet.current_unet is None and sd_unet.current_unet_option is None
     assert not torch.allclose(plain, relit), "IC-Light UNet output equals the plain checkpoint's"
     assert torch.equal(plain, plain_again)
 
 
-def test_routing_without_an_active_iclight_unet_is_refused(a1111):
-    from types import SimpleNamespace
+def test_a1111_reloading_the_checkpoint_deactivates_iclight_first(a1111):
+    """sd_models.reload_model_weights calls `apply_unet("None")` before loading new weights."""
+    from modules import sd_unet
 
-    from iclight_a1111.errors import IcLightError
+    before = parameter_fingerprint(a1111.unet)
+    a1111.activate("fc")
+    sd_unet.apply_unet("None")
+    assert sd_unet.current_unet is None
+    assert parameter_fingerprint(a1111.unet) == before
 
-    with pytest.raises(IcLightError, match="not active"):
-        a1111_adapter.route_to_active_unet(SimpleNamespace(model_wrap_cfg=None), torch.zeros(1, 4, 8, 8))
+
+def test_a_generation_moves_no_checkpoint_weights_and_caches_in_place(a1111, monkeypatch):
+    from modules import devices, processing
+
+    calls = []
+    monkeypatch.setattr(a1111.unet, "to", lambda *a, **k: calls.append(("to", a)))
+    monkeypatch.setattr(devices, "torch_gc", lambda: calls.append("torch_gc"))
+    for _ in range(2):
+        processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=2))
+    assert calls == [], f"the checkpoint UNet was moved or memory collected per generation: {calls}"
 
 
-@pytest.mark.parametrize("lowvram,expected", [(False, "meta"), (True, "cpu")])
-def test_merged_weights_go_to_the_device_or_stay_in_ram_under_lowvram(a1111, monkeypatch, lowvram, expected):
-    from modules import devices, sd_unet, shared
+@pytest.fixture
+def on_meta_device(a1111, monkeypatch):
+    """The checkpoint UNet on a stand-in accelerator (no data: placement only), cache off."""
+    from modules import devices, shared
 
-    monkeypatch.setattr(devices, "device", torch.device("meta"))  # a stand-in accelerator: no data, only placement
+    monkeypatch.setattr(devices, "device", META)
     monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
-    a1111.sd_model.lowvram = lowvram
-    sd_unet.apply_unet(a1111.labels["fc"])
-    placed = {p.device.type for p in a1111.unet.parameters()}
-    sd_unet.current_unet.deactivate()
-    sd_unet.current_unet, sd_unet.current_unet_option = None, None
-    assert placed == {expected}, f"merged weights on {placed}, expected {expected}"
+    a1111.sd_model.model.diffusion_model = a1111.unet.to(META)
+    return a1111
+
+
+def test_keep_setting_merges_on_the_device_and_moves_no_checkpoint_weight(on_meta_device, monkeypatch):
+    from modules import shared
+
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
+    originals = dict(on_meta_device.unet.named_parameters())
+    unet = on_meta_device.activate("fc")
+    merged_devices = {p.device.type for p in on_meta_device.unet.parameters()}
+    on_meta_device.deactivate()
+    assert merged_devices == {"meta"}, f"merged weights on {merged_devices}, not on the generation device"
+    assert unet.moves.bytes == 0, f"{unet.moves.bytes} bytes of checkpoint weights moved"
+    restored = dict(on_meta_device.unet.named_parameters())
+    assert all(restored[n] is p and p.device == META for n, p in originals.items()), "checkpoint not restored in place"
+
+
+def test_park_setting_parks_each_checkpoint_weight_in_ram_and_brings_it_back(a1111, monkeypatch):
+    """What parking asks to move, recorded: every checkpoint weight to RAM on activation, and back to
+    its replacement's device on deactivation (data moves between two real devices need a GPU)."""
+    from modules import shared
+
+    from iclight_a1111 import concat_unet, device_moves
+
+    class Recording(device_moves.DeviceMoves):
+        def to(self, tensor, device):
+            asked.append(str(device))
+            return super().to(tensor, device)
+
+    asked = []
+    monkeypatch.setattr(concat_unet, "DeviceMoves", Recording)
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Park in RAM")
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
+    count = len(list(a1111.unet.parameters()))
+    before = parameter_fingerprint(a1111.unet)
+    unet = a1111.activate("fc")
+    assert unet.placement == "park"
+    assert asked == ["cpu", "cpu"] * count, "each weight: merged to the parameter's device, original parked in RAM"
+    asked.clear()
+    a1111.deactivate()
+    assert asked == ["cpu"] * count, "each original goes back to its replacement's device"
+    assert parameter_fingerprint(a1111.unet) == before
+
+
+def test_cached_activation_in_keep_mode_moves_zero_bytes(a1111, monkeypatch):
+    from modules import shared
+
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
+    a1111.activate("fc")
+    a1111.deactivate()
+    unet = a1111.activate("fc")
+    assert a1111_adapter.MERGED_WEIGHTS.key.placement == "keep"
+    assert unet.moves.bytes == 0
+
+
+@pytest.mark.parametrize("medvram", [True, False])
+def test_generation_under_medvram_and_lowvram_hooks_parks_and_restores_exactly(a1111, medvram):
+    """The hooks of modules/lowvram.py run (on the CPU here: the moves between devices are recorded by
+    the park test above); the checkpoint is parked and restored bit for bit, the hooks still in place."""
+    from modules import lowvram, processing
+
+    lowvram.module_in_gpu = None
+    lowvram.setup_for_low_vram(a1111.sd_model, use_medvram=medvram)
+    assert a1111_adapter.placement(a1111.unet) == "park", "--medvram/--lowvram must park the checkpoint in RAM"
+    before = parameter_fingerprint(a1111.unet)
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    processing.process_images(p)
+    assert p.extra_generation_params["IC-Light model"] == "iclight_sd15_fc.safetensors"
+    assert lowvram.module_in_gpu is not None, "the lowvram hooks did not run"
+    assert parameter_fingerprint(a1111.unet) == before
+
+
+def test_automatic_placement_keeps_on_a_device_without_separate_vram(a1111):
+    assert a1111_adapter.placement(a1111.unet) == "keep"
+
+
+def test_ram_copies_are_pinned_only_when_cuda_is_there(monkeypatch):
+    """`pin_memory()` raises on CPU, DirectML and XPU builds."""
+    from iclight_a1111.device_moves import DeviceMoves
+
+    class FromElsewhere(DeviceMoves):
+        def to(self, tensor, device):
+            return torch.zeros(tensor.shape)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    copy = keep_in_ram(torch.empty(2, 3, device=META), FromElsewhere())
+    assert copy.device.type == "cpu" and not copy.is_pinned()
+
+
+def test_another_selected_sd_unet_is_refused_by_name(a1111, monkeypatch):
+    from modules import processing, sd_unet, shared
+
+    class TensorRtOption(sd_unet.SdUnetOption):
+        label, model_name = "[TRT] tiny-sd15", "tiny-sd15"
+
+    monkeypatch.setattr(sd_unet, "unet_options", [TensorRtOption()])
+    monkeypatch.setattr(shared.opts, "sd_unet", "[TRT] tiny-sd15")
+    before = parameter_fingerprint(a1111.unet)
+    with pytest.raises(IcLightError, match=r"SD Unet uses '\[TRT\] tiny-sd15'.*Set SD Unet to None"):
+        processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=2))
+    assert parameter_fingerprint(a1111.unet) == before
+
+
+def settings_script():
+    spec = importlib.util.spec_from_file_location("iclight_settings", ROOT / "scripts" / "iclight_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_settings_are_registered_and_a_checkpoint_load_releases_the_cache(a1111):
+    from modules import script_callbacks, shared
+
+    settings_script()
+    script_callbacks.ui_settings_callback()
+    assert {a1111_adapter.CACHE_OPTION, a1111_adapter.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
+    assert shared.opts.data_labels[a1111_adapter.PLACEMENT_OPTION].component_args["choices"] == [
+        "Automatic", "Keep on GPU", "Park in RAM"]
+    a1111.activate("fc")
+    a1111.deactivate()
+    assert a1111_adapter.MERGED_WEIGHTS.weights is not None
+    script_callbacks.model_loaded_callback(a1111.sd_model)
+    assert a1111_adapter.MERGED_WEIGHTS.weights is None, "the merged weights of the old checkpoint are still held"
+
+
+def test_without_hashing_fc_and_fcon_files_never_share_merged_weights(a1111, monkeypatch):
+    from modules import shared
+
+    monkeypatch.setattr(shared.cmd_opts, "no_hashing", True)
+    write_offsets(a1111.model_dir / "iclight_sd15_fcon.safetensors", random_offsets(a1111.unet, 8, seed=77), "diffusers")
+    host = a1111_adapter.A1111Host()
+    weights = {}
+    for name in ("iclight_sd15_fc.safetensors", "iclight_sd15_fcon.safetensors"):
+        host.activate(host.find_model(name))
+        weights[name] = a1111.unet.input_blocks[0][0].weight.detach().clone()
+        host.deactivate()
+    assert not torch.equal(*weights.values()), "fcon ran with fc's cached weights"
+    assert host.short_hash(host.find_model("iclight_sd15_fc.safetensors")) == ""

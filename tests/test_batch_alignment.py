@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from iclight_a1111 import a1111_adapter
-from iclight_a1111.concat_unet import CheckpointUnet
 from iclight_a1111.errors import IcLightError
 
 SIGMA = 2.0
@@ -26,22 +25,25 @@ def opts():
 
 
 def activate(a1111, variant):
-    from modules import sd_unet
-
-    sd_unet.apply_unet(a1111.labels[variant])
-    return sd_unet.current_unet
+    return a1111.activate(variant)
 
 
 def record_unet_rows(unet, calls):
-    """Wrap the IC-Light UNet's inner forward to record each call's (x rows, concat rows)."""
-    plain = unet.checkpoint.forward
+    """Record each UNet call's (x rows, concat rows) as the first conv receives them (a pre-hook
+    registered after IC-Light's runs after it); removed when the IC-Light UNet is deactivated."""
     channels = 4
 
-    def recording_forward(module, x_and_concat, *args, **kwargs):
-        calls.append((x_and_concat[:, :channels].clone(), x_and_concat[:, channels:].clone()))
-        return plain(module, x_and_concat, *args, **kwargs)
+    def record(conv, args):
+        calls.append((args[0][:, :channels].clone(), args[0][:, channels:].clone()))
 
-    unet.checkpoint = CheckpointUnet(unet.checkpoint.module, recording_forward)
+    handle = unet.checkpoint.module.input_blocks[0][0].register_forward_pre_hook(record)
+    deactivate = unet.deactivate
+
+    def deactivate_and_unhook():
+        handle.remove()
+        deactivate()
+
+    unet.deactivate = deactivate_and_unhook
 
 
 def denoise(a1111, x, conds_list, cond, uncond, latents, step=0, s_min_uncond=0.0, total_steps=10):

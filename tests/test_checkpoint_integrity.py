@@ -4,8 +4,8 @@ import torch
 
 from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.offset_files import memory_source, offsets_from_tensors
-from tiny_models import LDM_UNET_FORWARD, ldm_unet, parameter_fingerprint, random_offsets
+from iclight_a1111.offset_files import offsets_from_tensors
+from tiny_models import LDM_UNET_FORWARD, ldm_unet, memory_source, parameter_fingerprint, random_offsets
 
 
 def unet_call(a1111, batch=2, size=8):
@@ -18,14 +18,14 @@ def test_weights_bit_identical_after_fc_fbc_fc_cycles(a1111):
 
     before = parameter_fingerprint(a1111.unet)
     for variant, channels in (("fc", 4), ("fbc", 8), ("fc", 4)):
-        sd_unet.apply_unet(a1111.labels[variant])
+        a1111.activate(variant)
         unet = sd_unet.current_unet
         assert a1111.unet.input_blocks[0][0].weight.shape[1] == 4 + channels, f"{variant}: first conv not widened"
         assert parameter_fingerprint(a1111.unet) != before, f"{variant}: IC-Light weights are not in place"
         with unet.concat_latents(torch.randn(2, channels, 8, 8)):
             out = unet_call(a1111)
         assert out.shape == (2, 4, 8, 8) and out.abs().mean() > 0
-    sd_unet.apply_unet("None")
+    a1111.deactivate()
     assert parameter_fingerprint(a1111.unet) == before, "checkpoint parameters differ after deactivation"
     assert a1111.unet.input_blocks[0][0].in_channels == 4
 
@@ -34,7 +34,7 @@ def test_weights_bit_identical_after_an_exception_mid_forward(a1111):
     from modules import sd_unet
 
     before = parameter_fingerprint(a1111.unet)
-    sd_unet.apply_unet(a1111.labels["fbc"])
+    a1111.activate("fbc")
     unet = sd_unet.current_unet
 
     def failing_block(module, args):
@@ -46,7 +46,7 @@ def test_weights_bit_identical_after_an_exception_mid_forward(a1111):
             unet_call(a1111)
     finally:
         hook.remove()
-    sd_unet.apply_unet("None")
+    a1111.deactivate()
     assert parameter_fingerprint(a1111.unet) == before, "checkpoint parameters differ after a failed forward"
 
 
@@ -56,8 +56,8 @@ def test_plain_generation_after_iclight_equals_one_before(a1111):
     torch.manual_seed(0)
     with torch.no_grad():
         plain_before = unet_call(a1111)
-    sd_unet.apply_unet(a1111.labels["fc"])
-    sd_unet.apply_unet("None")
+    a1111.activate("fc")
+    a1111.deactivate()
     torch.manual_seed(0)
     with torch.no_grad():
         plain_after = unet_call(a1111)
@@ -176,10 +176,9 @@ def test_non_sd1_checkpoint_is_refused_before_anything_changes(a1111, make_unet,
     before = parameter_fingerprint(a1111.sd_model.model.diffusion_model)
     expected = f"IC-Light works with SD 1.x checkpoints only (this one is {what})"
     with pytest.raises(IcLightError, match=expected.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
-        sd_unet.apply_unet(a1111.labels["fc"])
+        a1111.activate("fc")
     assert parameter_fingerprint(a1111.sd_model.model.diffusion_model) == before
-    with pytest.raises(IcLightError, match="called before it was activated"):
-        sd_unet.current_unet(torch.randn(1, 4, 8, 8), torch.tensor([1]), torch.randn(1, 77, 768))
+    assert sd_unet.current_unet is None, "a refused IC-Light UNet was left current"
 
 
 def test_offsets_that_do_not_fit_are_refused_before_anything_changes(a1111, tmp_path):
@@ -192,5 +191,5 @@ def test_offsets_that_do_not_fit_are_refused_before_anything_changes(a1111, tmp_
     write_offsets(a1111.model_dir / "iclight_sd15_fc.safetensors", tensors, "diffusers")
     before = parameter_fingerprint(a1111.unet)
     with pytest.raises(IcLightError, match=r"does not fit.*wrong shapes: out\.2\.weight"):
-        sd_unet.apply_unet(a1111.labels["fc"])
+        a1111.activate("fc")
     assert parameter_fingerprint(a1111.unet) == before

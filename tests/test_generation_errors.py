@@ -2,7 +2,9 @@
 leaves the checkpoint untouched, with no UNet left active."""
 import base64
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from generation_harness import img2img, pil, subject, txt2img
 from iclight_a1111.errors import IcLightError
@@ -73,6 +75,40 @@ def background_removal_requested(a1111):
     return txt2img([{"enabled": True, "foreground": subject(), "remove_background": True}])
 
 
+def enabled_not_a_boolean(a1111):
+    return txt2img([{"enabled": "yes", "foreground": subject()}])
+
+
+def positional_enabled_as_a_number(a1111):
+    return txt2img([1, "", "Left", subject()])
+
+
+def pickle_model_selected(a1111):
+    import torch
+
+    torch.save({"conv_in.weight": torch.zeros(1)}, a1111.model_dir / "iclight_sd15_fc.ckpt")
+    return txt2img([{"enabled": True, "model": "iclight_sd15_fc.ckpt", "foreground": subject()}])
+
+
+def reinforce_with_an_opaque_photo(a1111):
+    opaque = np.dstack([subject(), np.full((64, 64), 255, np.uint8)])  # what the img2img box sends for a photo
+    return img2img([{"enabled": True, "reinforce_foreground": True}], [Image.fromarray(opaque)])
+
+
+def hires_checkpoint_change(a1111):
+    return txt2img([{"enabled": True, "foreground": subject()}], enable_hr=True, hr_checkpoint_name="other-model")
+
+
+def refiner_checkpoint(a1111):
+    return txt2img([{"enabled": True, "foreground": subject()}], refiner_checkpoint="other-model")
+
+
+def inpaint_only_masked(a1111):
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    return img2img([{"enabled": True}], [pil(subject())], mask=mask, inpaint_full_res=True)
+
+
 CASES = {
     "no model file (offline)": (no_model_files, r"Could not download iclight_sd15_fc\.safetensors.*"
                                 r"https://huggingface\.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fc\.safetensors.*ic-light"),
@@ -87,6 +123,13 @@ CASES = {
     "model failing validation": (model_failing_validation, r"does not fit.*wrong shapes: out\.2\.weight \(4, 16, 3, 3\)"),
     "unknown light name": (unknown_light, "'light' must be one of Left, Right, Top, Bottom, Top Left, .*, Ambient, None, Custom; got 'Sideways'"),
     "custom light without a map": (custom_light_without_map, "no light map was given"),
+    "enabled that is not a boolean": (enabled_not_a_boolean, "'enabled' must be true or false, got 'yes'"),
+    "positional enabled as a number": (positional_enabled_as_a_number, "'enabled' must be true or false, got 1"),
+    "a pickle model file selected": (pickle_model_selected, r"'iclight_sd15_fc\.ckpt' is a pickle file.*arbitrary code"),
+    "reinforce foreground with a fully opaque photo": (reinforce_with_an_opaque_photo, "'Reinforce foreground' needs to know where"),
+    "hires. fix checkpoint change": (hires_checkpoint_change, r"checkpoint change.*Hires checkpoint: other-model.*Use same checkpoint"),
+    "refiner": (refiner_checkpoint, r"checkpoint change.*Refiner: other-model.*Set Refiner to off"),
+    "inpaint only masked": (inpaint_only_masked, "'Inpaint area: Only masked' crops it"),
     "background removal without its model (offline)": (
         background_removal_requested,
         r"needs the RMBG-1\.4 model.*Temporary failure.*model\.safetensors from "
@@ -138,3 +181,22 @@ def test_exception_during_sampling_propagates_and_restores_the_checkpoint(a1111)
         hook.remove()
     assert sd_unet.current_unet is None
     assert parameter_fingerprint(unet) == before
+
+
+def test_checkpoint_reloaded_mid_generation_is_an_error_not_a_plain_image(a1111):
+    """A1111 deactivates the current SdUnet before reloading weights (sd_models.reload_model_weights)."""
+    from modules import processing, sd_unet
+
+    calls = []
+
+    def reload_on_second_call(module, args):
+        calls.append(1)
+        if len(calls) == 2:
+            sd_unet.apply_unet("None")
+
+    hook = a1111.unet.time_embed.register_forward_pre_hook(reload_on_second_call)
+    try:
+        with pytest.raises(IcLightError, match="switched off during this generation"):
+            processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=4))
+    finally:
+        hook.remove()

@@ -114,12 +114,12 @@ def test_cache_setting_off_keeps_nothing(a1111):
     shared.opts.data[a1111_adapter.CACHE_OPTION] = False
     try:
         a1111_adapter.MERGED_WEIGHTS.clear()
-        sd_unet.apply_unet(a1111.labels["fc"])
-        sd_unet.apply_unet("None")
+        a1111.activate("fc")
+        a1111.deactivate()
         assert a1111_adapter.MERGED_WEIGHTS.weights is None
         shared.opts.data[a1111_adapter.CACHE_OPTION] = True
-        sd_unet.apply_unet(a1111.labels["fc"])
-        sd_unet.apply_unet("None")
+        a1111.activate("fc")
+        a1111.deactivate()
         assert a1111_adapter.MERGED_WEIGHTS.weights is not None
         shared.opts.data[a1111_adapter.CACHE_OPTION] = False
         a1111_adapter.on_cache_setting_changed()

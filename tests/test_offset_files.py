@@ -54,11 +54,11 @@ def test_merge_widens_first_conv_and_adds_in_float32(unet):
     assert torch.equal(merged["input_blocks.0.0.bias"], (bias + offsets.tensors["input_blocks.0.0.bias"].float()).half())
 
 
-@pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin", ".pth"])
-def test_pickle_files_are_refused_with_the_reason(tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin", ".pth", ".safetensors"])
+def test_pickle_files_are_refused_with_the_reason_also_when_renamed(tmp_path, suffix):
     path = tmp_path / f"iclight_sd15_fc{suffix}"
     torch.save({"conv_in.weight": torch.zeros(1)}, path)
-    with pytest.raises(IcLightError, match=r"not a \.safetensors file.*can run arbitrary code"):
+    with pytest.raises(IcLightError, match=r"is a pickle file.*not safetensors.*can run arbitrary code"):
         load_offsets(path)
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args, values_from_infotext
+from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args
 
 
 def png_base64(array, data_url=False):
@@ -59,21 +59,34 @@ def test_bad_types_are_refused_naming_the_parameter(args, message):
         values_from_args(args)
 
 
-def test_infotext_round_trip_restores_every_non_image_parameter():
-    values = {**defaults(), "enabled": True, "model": "iclight_sd15_fbc.safetensors", "light": "Right",
-              "background_source": "Bottom", "extra_outputs": True, "foreground": np.zeros((2, 2, 3), np.uint8),
-              "light_color": "#ffaa00", "falloff": 2.5}
-    entries = infotext_entries(values, model_hash="0123456789")
+def test_named_dict_without_enabled_means_enabled():
+    assert values_from_args([{"light": "Top"}])["enabled"] is True
+    assert values_from_args([{"light": "Top", "enabled": False}])["enabled"] is False
+
+
+def infotext_keys(values, variant, is_img2img):
+    return {k.removeprefix("IC-Light ") for k in infotext_entries({**defaults(), **values}, variant, is_img2img)}
+
+
+def test_infotext_records_only_the_parameters_the_generation_used():
+    common = {"model", "remove background", "extra outputs", "restore detail"}
+    assert infotext_keys({"light": "Left"}, "fc", True) == common | {
+        "light", "light color", "shadow color", "falloff", "reinforce foreground", "normal map"}
+    assert infotext_keys({"light": "None"}, "fc", True) == common | {"light", "normal map"}
+    assert infotext_keys({"light": "Custom"}, "fc", True) == common | {"light", "reinforce foreground", "normal map"}
+    assert infotext_keys({}, "fc", False) == common
+    assert infotext_keys({}, "fbc", False) == common | {"background"}
+    assert infotext_keys({"restore_detail": True}, "fbc", True) == common | {"background", "detail blur size", "detail source"}
+    assert infotext_keys({"normal_map": True}, "fc", True) == common | {
+        "light color", "shadow color", "falloff", "reinforce foreground", "normal map", "normal sigma"}
+
+
+def test_infotext_has_the_model_hash_and_never_images():
+    values = {**defaults(), "enabled": True, "foreground": np.zeros((2, 2, 3), np.uint8)}
+    entries = infotext_entries(values, "fc", True, model_hash="0123456789")
     assert entries["IC-Light model hash"] == "0123456789"
     assert not any(p.kind == "image" and p.infotext_key in entries for p in PARAMS), "images leaked into infotext"
-    infotext = ", ".join(f"{k}: {v}" for k, v in entries.items())
-    parsed = dict(item.split(": ", 1) for item in infotext.split(", "))
-    restored = values_from_infotext(parsed)
-    assert restored == {**values, "foreground": None}
-
-
-def test_infotext_without_iclight_restores_nothing():
-    assert values_from_infotext({"Steps": "20", "Sampler": "Euler"}) is None
+    assert "IC-Light model hash" not in infotext_entries(values, "fc", True, model_hash=None)
 
 
 def test_numeric_parameters_are_checked_and_become_xyz_axes(monkeypatch):

@@ -23,8 +23,61 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
             "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox",
             "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
-        pasted = {key if isinstance(key, str) else "callable" for _, key in script.infotext_fields}
-        assert {"IC-Light light", "IC-Light background", "callable"} <= pasted
+        assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"
+
+
+def test_default_model_prefers_fc_then_fcon_then_fbc(a1111):
+    from iclight_a1111.model_files import select_model
+
+    from iclight_a1111 import a1111_adapter
+
+    write_offsets(a1111.model_dir / "iclight_sd15_fcon.safetensors", random_offsets(a1111.unet, 8, 5), "diffusers")
+    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fc.safetensors"
+    (a1111.model_dir / "iclight_sd15_fc.safetensors").unlink()
+    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fcon.safetensors"
+    (a1111.model_dir / "iclight_sd15_fcon.safetensors").unlink()
+    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fbc.safetensors"
+
+
+def panels():
+    """The IC-Light panels of txt2img and img2img, built as A1111 builds them."""
+    import gradio as gr
+
+    built = {}
+    for tab, is_img2img in (("txt2img", False), ("img2img", True)):
+        script = script_module().IcLightScript()
+        with gr.Blocks():
+            inputs = script.ui(is_img2img)
+        built[tab] = (script, inputs)
+    return built
+
+
+def test_send_to_img2img_carries_enabled_model_and_every_setting(a1111):
+    from modules.infotext_utils import send_to_fields
+
+    built = panels()
+    (source, source_inputs), (target, target_inputs) = built["txt2img"], built["img2img"]
+    inputs, outputs = send_to_fields(source.infotext_fields, target.infotext_fields, target.paste_field_names)
+    copied = {PARAMS[source_inputs.index(i)].key for i in inputs}
+    assert {"enabled", "model", "light", "background_source", "falloff"} <= copied
+    assert [target_inputs.index(o) for o in outputs] == [source_inputs.index(i) for i in inputs]
+
+
+def test_pasted_infotext_enables_iclight_and_restores_the_model_label(a1111):
+    from modules import processing
+    from modules.infotext_utils import paste_values
+
+    script_module()  # registers the infotext_pasted callback
+    p = img2img([{"enabled": True, "light": "Bottom", "falloff": 2.0}], [pil(subject())], steps=2, denoising_strength=0.9)
+    params = dict(processing.process_images(p).extra_generation_params)
+    script, inputs = panels()["img2img"]
+    values = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, params)))
+    assert values["IC-Light enabled"] is True
+    assert values["IC-Light model"] == "iclight_sd15_fc.safetensors [fc/fcon]"
+    assert (values["IC-Light light"], values["IC-Light falloff"]) == ("Bottom", 2.0)
+    assert values["IC-Light background"] is None, "an fc generation restored an fbc-only field"
+    plain = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, {"Steps": "20"})))
+    assert plain["IC-Light enabled"] is False
 
 
 class FakeXyzGrid(ModuleType):

@@ -113,6 +113,13 @@ def reference_iclight_unet(diffusers_state: dict, offsets_file: Path, config: di
     return unet.eval().requires_grad_(False)
 
 
+def memory_source(offsets) -> "OffsetSource":
+    """An IC-Light source over offsets already in memory (no file)."""
+    from iclight_a1111.offset_files import OffsetSource
+
+    return OffsetSource(offsets.name, f"memory:{id(offsets)}", lambda: offsets)
+
+
 def parameter_fingerprint(module: torch.nn.Module) -> dict:
     """name -> (object id, dtype, shape, device, sha256 of the bytes) for every parameter."""
     out = {}

@@ -10,8 +10,13 @@
   `process_before_every_sampling` with `p.is_hr_pass` set, `sampler.sample_img2img` with the hires steps.
 - img2img `init`: sampler created, init images resized, `/255` then `*2 - 1`, encoded with
   `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image repeated
-  over the batch or one per image; `sample`: noise, `process_before_every_sampling(x=p.init_latent)`,
-  then `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook.
+  over the batch or one per image; from the init images also the overlay images (with a mask) and
+  the colour corrections (with "Apply color correction"); an inpaint mask (`p.mask`, stored as
+  `image_mask`, "Whole picture" area) becomes `p.mask` (keep) / `p.nmask` (inpaint) at latent size.
+  `sample`: noise, `process_before_every_sampling(x=p.init_latent)`, then
+  `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook; with a mask the
+  result is blended `samples * nmask + init_latent * mask`.
+- `save_samples()`: `opts.samples_save` and not `p.do_not_save_samples`; results go to `p.outpath_samples`.
 
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder), and
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way).
@@ -21,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from modules import sd_samplers, sd_unet, shared
 
@@ -58,6 +63,13 @@ class StableDiffusionProcessing:
     is_hr_pass: bool = False
     sampler: Any = None
     iteration: int = 0
+    prompt: str = "a subject"
+    outpath_samples: str = "outputs"
+    do_not_save_samples: bool = False
+    refiner_checkpoint: str = None
+
+    def save_samples(self):
+        return shared.opts.samples_save and not self.do_not_save_samples
 
     @property
     def sd_model(self):
@@ -79,6 +91,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     hr_scale: float = 1.5
     denoising_strength: float = 0.5
     hr_second_pass_steps: int = 0
+    hr_checkpoint_name: str = None
 
     def init(self):
         pass
@@ -110,11 +123,29 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
 class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     init_images: list = None
     denoising_strength: float = 0.75
+    mask: Any = None
+    inpaint_full_res: bool = False
+    overlay_images: list = None
+    color_corrections: list = None
+
+    def __post_init__(self):
+        self.image_mask = self.mask
+        self.mask = None
+        self.nmask = None
 
     def init(self):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
-        imgs = [np.array(img.convert("RGB").resize((self.width, self.height), Image.LANCZOS)).astype(np.float32) / 255.0
-                for img in self.init_images]
+        resized = [img.convert("RGB").resize((self.width, self.height), Image.LANCZOS) for img in self.init_images]
+        if self.image_mask is not None:
+            mask = self.image_mask.convert("L").resize((self.width, self.height), Image.LANCZOS)
+            self.overlay_images = []
+            for image in resized:
+                masked = Image.new("RGBa", image.size)
+                masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask))
+                self.overlay_images.append(masked.convert("RGBA"))
+        if shared.opts.img2img_color_correction:
+            self.color_corrections = [np.array(image) for image in resized]
+        imgs = [np.array(image).astype(np.float32) / 255.0 for image in resized]
         if len(imgs) == 1:
             batch = np.repeat(imgs[0][None], self.batch_size, axis=0)
         elif len(imgs) <= self.batch_size:
@@ -126,12 +157,20 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         model = self.sd_model
         self.init_latent = model.get_first_stage_encoding(model.encode_first_stage(image))
         self.image_conditioning = self.init_latent.new_zeros(self.init_latent.shape[0], 5, 1, 1)
+        if self.image_mask is not None:
+            size = (self.init_latent.shape[3], self.init_latent.shape[2])
+            latmask = np.around(np.array(self.image_mask.convert("L").resize(size), dtype=np.float32) / 255)
+            latmask = torch.from_numpy(np.tile(latmask[None], (self.init_latent.shape[1], 1, 1)))
+            self.mask, self.nmask = 1.0 - latmask, latmask
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         x = image_noise(self.init_latent.shape[1:], seeds)
         self.scripts.process_before_every_sampling(self, x=self.init_latent, noise=x, c=conditioning, uc=unconditional_conditioning)
-        return self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
-                                           image_conditioning=self.image_conditioning)
+        samples = self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
+                                              image_conditioning=self.image_conditioning)
+        if self.mask is not None:
+            samples = samples * self.nmask + self.init_latent * self.mask
+        return samples
 
 
 def process_images(p):
@@ -152,6 +191,8 @@ def process_images_inner(p):
     if p.scripts is not None:
         p.scripts.process(p)
     images, latents = [], []
+    p.all_seeds = list(p.seed) if isinstance(p.seed, list) else [p.seed + i for i in range(p.n_iter * p.batch_size)]
+    p.all_prompts = [p.prompt] * len(p.all_seeds)
     with torch.no_grad():
         p.init()
         sd_unet.apply_unet()

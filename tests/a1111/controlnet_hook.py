@@ -1,0 +1,62 @@
+"""Mirrors sd-webui-controlnet's `scripts/hook.py` (`UnetHook.hook`, the SD 1.x ControlNet path): the
+UNet's `forward` is replaced *on the object* (`model._original_forward = model.forward`,
+`model.forward = forward_webui.__get__(model, UNetModel)`), bypassing A1111's class-level router to the
+active SdUnet. That forward runs the control model on the 4-channel `x` with the hint, then the UNet's
+own `time_embed`, `input_blocks`, `middle_block` and `output_blocks`, adding the control residuals
+(13 for SD 1.x: one per input block, the last at the middle block), and `out`.
+
+The control model here is a second ldm UNet's encoder (`input_blocks` + `middle_block`) with a hint
+added to its input, as ControlNet's is; residuals are scaled by the control weight.
+"""
+import torch
+from ldm.modules.diffusionmodules.openaimodel import UNetModel
+from ldm.modules.diffusionmodules.util import timestep_embedding
+
+
+class ControlModel(torch.nn.Module):
+    def __init__(self, encoder: UNetModel):
+        super().__init__()
+        self.encoder = encoder
+        self.seen_x_channels = []
+
+    def forward(self, x, hint, timesteps, context):
+        self.seen_x_channels.append(x.shape[1])
+        enc = self.encoder
+        emb = enc.time_embed(timestep_embedding(timesteps, enc.model_channels, repeat_only=False))
+        h, outs = x + hint, []
+        for module in enc.input_blocks:
+            h = module(h, emb, context)
+            outs.append(h)
+        outs.append(enc.middle_block(h, emb, context))
+        return outs
+
+
+def hook(model: UNetModel, control_model: ControlModel, hint: torch.Tensor, weight: float) -> None:
+    def forward(self, x, timesteps=None, context=None, y=None, **kwargs):
+        control = [c * weight for c in control_model(x, hint.to(x), timesteps, context)]
+        hs = []
+        t_emb = timestep_embedding(timesteps, self.model_channels, repeat_only=False)
+        emb = self.time_embed(t_emb)
+        h = x
+        for module in self.input_blocks:
+            h = module(h, emb, context)
+            hs.append(h)
+        h = self.middle_block(h, emb, context)
+        h = h + control.pop()
+        for module in self.output_blocks:
+            h = torch.cat([h, hs.pop() + control.pop()], dim=1)
+            h = module(h, emb, context)
+        h = h.type(x.dtype)
+        return self.out(h)
+
+    def forward_webui(*args, **kwargs):
+        return forward(*args, **kwargs)
+
+    model._original_forward = model.forward
+    model.forward = forward_webui.__get__(model, UNetModel)
+
+
+def restore(model: UNetModel) -> None:
+    if hasattr(model, "_original_forward"):
+        model.forward = model._original_forward
+        del model._original_forward

@@ -1,0 +1,38 @@
+"""Mirrors modules/infotext_utils.py (v1.10.1), the two ways panel values are restored:
+
+- `paste_values`: `connect_paste`'s `paste_func` on parsed infotext params (PNG Info, the paste
+  button): `on_infotext_pasted` callbacks, then for each `(component, key)` field the value of a
+  callable key or `params.get(key)`, converted to the component's value type ("False" for a bool).
+- `send_to_fields`: `connect_paste_params_buttons` for "Send to img2img" from a gallery: the values of
+  the source tab's fields whose *name* is in the script's `paste_field_names` (plus a few built-in
+  names) are copied to the target's fields of the same names; callable keys never match a name.
+"""
+from modules import script_callbacks
+
+BUILT_IN_NAMES = ["Prompt", "Negative prompt", "Steps", "Face restoration"]
+
+
+def paste_values(paste_fields, params, infotext=""):
+    script_callbacks.infotext_pasted_callback(infotext, params)
+    updates = []
+    for output, key in paste_fields:
+        v = key(params) if callable(key) else params.get(key, None)
+        if v is None:
+            updates.append(None)
+            continue
+        valtype = type(output.value)
+        if valtype == bool and v == "False":
+            val = False
+        elif valtype == int:
+            val = float(v)
+        else:
+            val = valtype(v)
+        updates.append(val)
+    return updates
+
+
+def send_to_fields(source_fields, target_fields, paste_field_names):
+    names = BUILT_IN_NAMES + list(paste_field_names)
+    inputs = [field for field, name in source_fields if name in names]
+    outputs = [field for field, name in target_fields if name in names]
+    return inputs, outputs
