@@ -1,11 +1,13 @@
 """Benchmark: IC-Light activation and per-step cost against plain A1111 and the reference approaches.
 
-    python -m iclight_a1111.bench [--latent 64] [--batch 2] [--runs 3]
+    python -m iclight_a1111.bench [--latent 64] [--batch 2] [--runs 3] [--e2e]
 
 Builds a full-size SD 1.5 ldm UNet with random weights and a random fc file in the released layout
 (diffusers keys, fp16) on the machine it runs on, then prints each figure as min / median over
-`--runs` runs, and the ratios between figures measured in the same run. Needs ldm (A1111's
-repositories, or the `stable-diffusion-sdkit` package of the dev requirements).
+`--runs` runs, and the ratios between figures measured in the same run; then the bytes moved between
+devices per generation by each placement, and (on a GPU, or with --e2e) a whole sampling run of
+25 steps at 512x640 with IC-Light against plain. Needs ldm (A1111's repositories, or the
+`stable-diffusion-sdkit` package of the dev requirements).
 """
 from __future__ import annotations
 
@@ -101,6 +103,48 @@ def write_random_fc_file(unet: torch.nn.Module, path: Path) -> None:
     save_file(tensors, str(path))
 
 
+E2E_STEPS = 25  # the reference's steps
+E2E_SIZE = (512, 640)
+
+
+def end_to_end(unet: torch.nn.Module, forward: Callable, iclight: IcLightUnet, device: torch.device, dtype: torch.dtype,
+               args: argparse.Namespace) -> tuple[tuple[float, float | None], tuple[float, float | None]]:
+    """Seconds and peak CUDA MiB of an Euler run with CFG (batch 2) at 512x640, plain and with
+    IC-Light (cached activation and deactivation included, as one A1111 generation has them)."""
+    g = torch.Generator().manual_seed(2)
+    shape = (2, 4, E2E_SIZE[1] // 8, E2E_SIZE[0] // 8)
+    x0 = torch.randn(shape, generator=g).to(device, dtype)
+    concat = torch.randn(shape, generator=g).to(device, dtype)
+    context = torch.randn(2, 77, 768, generator=g).to(device, dtype)
+    steps = args.e2e_steps
+    sigmas = torch.linspace(14.6, 0.03, steps).tolist() + [0.0]
+
+    def sample() -> None:
+        x = x0 * sigmas[0]
+        for i in range(steps):
+            t = torch.full((2,), int(999 * (steps - i) / steps), device=device)
+            eps = forward(unet, x / (sigmas[i] ** 2 + 1) ** 0.5, t, context)
+            x = x + eps * (sigmas[i + 1] - sigmas[i])
+
+    def relit() -> None:
+        iclight.activate()
+        try:
+            with iclight.concat_latents(concat):
+                sample()
+        finally:
+            iclight.deactivate()
+
+    results = []
+    for run in (sample, relit):
+        run()  # warm-up
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        seconds = min(timed(run, max(1, args.runs - 1), device))
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+        results.append((seconds, peak))
+    return results[0], results[1]
+
+
 def verdict(value: float, target: float, unit: str = "") -> str:
     met = "met" if value <= target else f"missed by {value / target:.2f}x"
     return f"target <= {target:g}{unit}: {met}"
@@ -111,6 +155,8 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=64, help="latent side (64 = 512x512 pixels)")
     parser.add_argument("--batch", type=int, default=2, help="UNet batch (2 = one image with CFG)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--e2e", action="store_true", help="also time whole sampling runs without a GPU (slow)")
+    parser.add_argument("--e2e-steps", type=int, default=E2E_STEPS, help="sampling steps of the end-to-end runs")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
 
@@ -146,7 +192,14 @@ def main() -> None:
 
     before = fingerprint(unet)
     cache = MergedWeightsCache()
-    iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), device=device, cache=cache)
+    iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement="keep", cache=cache)
+
+    # 5: peak RSS of a first activation (the file is read one tensor at a time while merging).
+    reset_peak_rss()
+    rss_before_first = memory_mib("VmRSS")
+    iclight.activate()
+    first_peak = memory_mib("VmHWM") - rss_before_first
+    iclight.deactivate()
 
     # 2: first activation (read file, convert keys, check, merge, swap in), cache emptied each run.
     first = timed(iclight.activate, args.runs, device, before=cache.clear, after=iclight.deactivate)
@@ -173,6 +226,22 @@ def main() -> None:
         with iclight.concat_latents(concat):
             iclight_steps += timed(lambda: iclight(x, t, context), 1, device)
         iclight.deactivate()
+
+    # 7: bytes moved between devices per generation (activation + deactivation), as A1111 runs it.
+    moved = {}
+    for placement in ("keep", "park"):
+        cache.clear()
+        runner = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement=placement, cache=cache)
+        for label in ("first", "cached"):
+            runner.activate()
+            runner.deactivate()
+            moved[(placement, label)] = runner.moves.bytes
+    iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement="keep", cache=cache)
+    iclight.activate()
+    iclight.deactivate()
+
+    # 8: whole sampling runs, plain and IC-Light (activation and deactivation included).
+    e2e = end_to_end(unet, forward, iclight, device, dtype, args) if device.type == "cuda" or args.e2e else None
 
     # 6: the checkpoint after all those cycles.
     identical = fingerprint(unet) == before
@@ -231,7 +300,25 @@ def main() -> None:
               f"active in A1111, so the GPU holds one UNet either way)")
     else:
         print("                        peak CUDA memory: no GPU present")
-    print(f"6. checkpoint bit-identical after {3 * args.runs + 1} activate/deactivate cycles: {'pass' if identical else 'FAIL'}")
+    print(f"                        first activation: peak RSS {first_peak:+.0f} MiB over the RSS before it "
+          f"({first_peak / unet_mib:.2f} UNet copies)")
+    print(f"6. checkpoint bit-identical after {3 * args.runs + 6} activate/deactivate cycles: {'pass' if identical else 'FAIL'}")
+    gib = 2**30
+    print(f"7. bytes moved between devices per generation ({device.type}; on a CPU nothing can move):")
+    print(f"                        keep: first {moved[('keep', 'first')] / gib:.2f} GiB, cached "
+          f"{moved[('keep', 'cached')] / gib:.2f} GiB (target after the first: 0)")
+    print(f"                        park: first {moved[('park', 'first')] / gib:.2f} GiB, cached "
+          f"{moved[('park', 'cached')] / gib:.2f} GiB")
+    print(f"                        for comparison, A1111's sd_unet.apply_unet round trip (avoided): 3 UNet "
+          f"copies = {3 * unet_mib / 1024:.2f} GiB per generation on a GPU at this dtype")
+    if e2e is None:
+        print("8. end-to-end sampling: no GPU present (run with --e2e to measure it on the CPU)")
+    else:
+        (plain_s, plain_mem), (relit_s, relit_mem) = e2e
+        print(f"8. end-to-end sampling {args.e2e_steps} steps at {E2E_SIZE[0]}x{E2E_SIZE[1]} (CFG batch 2): plain "
+              f"{plain_s:.2f} s, IC-Light {relit_s:.2f} s, ratio {relit_s / plain_s:.3f} ({verdict(relit_s / plain_s, 1.05)})")
+        if plain_mem is not None:
+            print(f"                        peak VRAM: plain {plain_mem:.0f} MiB, IC-Light {relit_mem:.0f} MiB")
     os.remove(path)
     workdir.rmdir()
 
