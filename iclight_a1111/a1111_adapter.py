@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from modules import devices, hashes, images, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
+from modules import devices, hashes, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
+from modules.images import save_image as save_webui_image
 
 from .background_removal import RmbgNet, load_rmbg, predict_alpha
 from .concat_unet import CheckpointUnet, IcLightUnet, Placement
@@ -200,7 +201,7 @@ class A1111Host:
             if info is None or info.filename != current.filename:
                 raise IcLightError(
                     f"IC-Light cannot follow a checkpoint change during the generation ({setting}: {name}): its "
-                    f"weights are merged into the current checkpoint. Set {setting} to {fix}."
+                    f"weights are merged into the current checkpoint. Set {setting} to '{fix}'."
                 )
 
     def activate(self, model: ModelFile) -> None:
@@ -234,7 +235,7 @@ class A1111Host:
         if not p.save_samples():
             return
         seeds, prompts = getattr(p, "all_seeds", None) or [p.seed], getattr(p, "all_prompts", None) or [p.prompt]
-        images.save_image(image, p.outpath_samples, "", seeds[index % len(seeds)], prompts[index % len(prompts)],
+        save_webui_image(image, p.outpath_samples, "", seeds[index % len(seeds)], prompts[index % len(prompts)],
                           shared.opts.samples_format, info=infotext, p=p, suffix=suffix)
 
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:

@@ -228,13 +228,12 @@ def main() -> None:
         iclight.deactivate()
 
     # 7: bytes moved between devices per generation (activation + deactivation), as A1111 runs it.
-    moved = {}
+    moved, cycle_seconds = {}, {}
     for placement in ("keep", "park"):
         cache.clear()
         runner = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement=placement, cache=cache)
         for label in ("first", "cached"):
-            runner.activate()
-            runner.deactivate()
+            cycle_seconds[(placement, label)] = timed(lambda: (runner.activate(), runner.deactivate()), 1, device)[0]
             moved[(placement, label)] = runner.moves.bytes
     iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement="keep", cache=cache)
     iclight.activate()
@@ -304,11 +303,12 @@ def main() -> None:
           f"({first_peak / unet_mib:.2f} UNet copies)")
     print(f"6. checkpoint bit-identical after {3 * args.runs + 6} activate/deactivate cycles: {'pass' if identical else 'FAIL'}")
     gib = 2**30
-    print(f"7. bytes moved between devices per generation ({device.type}; on a CPU nothing can move):")
-    print(f"                        keep: first {moved[('keep', 'first')] / gib:.2f} GiB, cached "
-          f"{moved[('keep', 'cached')] / gib:.2f} GiB (target after the first: 0)")
-    print(f"                        park: first {moved[('park', 'first')] / gib:.2f} GiB, cached "
-          f"{moved[('park', 'cached')] / gib:.2f} GiB")
+    print(f"7. one generation's activation + deactivation, device moves included ({device.type}; on a CPU "
+          "nothing can move):")
+    for placement, note in (("keep", " (target after the first: 0)"), ("park", "")):
+        print(f"                        {placement}: first {cycle_seconds[(placement, 'first')]:.3f} s moving "
+              f"{moved[(placement, 'first')] / gib:.2f} GiB, cached {cycle_seconds[(placement, 'cached')]:.3f} s moving "
+              f"{moved[(placement, 'cached')] / gib:.2f} GiB{note}")
     print(f"                        for comparison, A1111's sd_unet.apply_unet round trip (avoided): 3 UNet "
           f"copies = {3 * unet_mib / 1024:.2f} GiB per generation on a GPU at this dtype")
     if e2e is None:

@@ -76,7 +76,8 @@ class IcLightUnet(torch.nn.Module):
         def merge() -> dict[str, torch.Tensor]:
             offsets = self.source.load()
             validate_offsets(offsets, shapes)
-            return merge_offsets(unet, offsets)
+            # Parked, the merge happens in RAM: VRAM never holds the merged and the checkpoint UNet at once.
+            return merge_offsets(unet, offsets, "cpu" if self.placement == "park" else None)
 
         if self.cache is None:
             merged = merge()

@@ -53,8 +53,10 @@ class MergedWeightsCache:
             return self.weights
         self.clear()
         merged = merge()
-        self.key = key
-        self.weights = {k: keep_in_ram(v, moves) for k, v in merged.items()} if in_ram else merged
+        if in_ram:
+            for name, tensor in merged.items():  # one tensor at a time: never two copies of the UNet
+                merged[name] = keep_in_ram(tensor, moves)
+        self.key, self.weights = key, merged
         return merged
 
     def clear(self) -> None:
@@ -62,9 +64,7 @@ class MergedWeightsCache:
 
 
 def keep_in_ram(tensor: torch.Tensor, moves: DeviceMoves) -> torch.Tensor:
-    """A RAM copy, pinned for fast transfers when CUDA is present (pinning needs CUDA); CPU tensors
-    are kept as they are."""
-    if tensor.device.type == "cpu":
-        return tensor
-    copy = moves.to(tensor, "cpu")
-    return copy.pin_memory() if torch.cuda.is_available() else copy
+    """`tensor` in RAM, pinned for fast transfers to the GPU when CUDA is present (pinning needs CUDA:
+    it raises on CPU, DirectML and XPU builds)."""
+    in_ram = moves.to(tensor, "cpu")
+    return in_ram.pin_memory() if torch.cuda.is_available() and not in_ram.is_pinned() else in_ram

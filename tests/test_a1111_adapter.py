@@ -208,3 +208,19 @@ def test_without_hashing_fc_and_fcon_files_never_share_merged_weights(a1111, mon
         host.deactivate()
     assert not torch.equal(*weights.values()), "fcon ran with fc's cached weights"
     assert host.short_hash(host.find_model("iclight_sd15_fc.safetensors")) == ""
+
+
+def test_activation_beside_another_active_sd_unet_is_refused_by_name(a1111):
+    from modules import sd_unet
+
+    class OtherUnet(sd_unet.SdUnet):
+        option = type("Option", (), {"label": "[TRT] tiny-sd15"})()
+
+    before = parameter_fingerprint(a1111.unet)
+    sd_unet.current_unet = OtherUnet()
+    try:
+        with pytest.raises(IcLightError, match=r"Another UNet \('\[TRT\] tiny-sd15'"):
+            a1111.activate("fc")
+    finally:
+        sd_unet.current_unet = None
+    assert parameter_fingerprint(a1111.unet) == before

@@ -127,8 +127,8 @@ CASES = {
     "positional enabled as a number": (positional_enabled_as_a_number, "'enabled' must be true or false, got 1"),
     "a pickle model file selected": (pickle_model_selected, r"'iclight_sd15_fc\.ckpt' is a pickle file.*arbitrary code"),
     "reinforce foreground with a fully opaque photo": (reinforce_with_an_opaque_photo, "'Reinforce foreground' needs to know where"),
-    "hires. fix checkpoint change": (hires_checkpoint_change, r"checkpoint change.*Hires checkpoint: other-model.*Use same checkpoint"),
-    "refiner": (refiner_checkpoint, r"checkpoint change.*Refiner: other-model.*Set Refiner to off"),
+    "hires. fix checkpoint change": (hires_checkpoint_change, r"checkpoint change.*Hires checkpoint: other-model.*Use same checkpoint'"),
+    "refiner": (refiner_checkpoint, r"checkpoint change.*Refiner: other-model.*Set Refiner to 'off'"),
     "inpaint only masked": (inpaint_only_masked, "'Inpaint area: Only masked' crops it"),
     "background removal without its model (offline)": (
         background_removal_requested,
