@@ -24,21 +24,30 @@ PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
 class FileTensors(Mapping[str, torch.Tensor]):
-    """The tensors of a safetensors file under ldm names, each read from disk when asked for."""
+    """The tensors of a safetensors file under ldm names, each read from disk when asked for.
+
+    safetensors maps the whole file, and every page read stays in the process's resident memory while
+    it is mapped; the file is mapped anew every `REMAP_BYTES`, so reading it never holds more.
+    """
+
+    REMAP_BYTES = 256 * 2**20
 
     def __init__(self, path: Path, file_keys: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]]) -> None:
         self.path = path
         self.file_keys = dict(file_keys)  # ldm name -> name in the file
         self.shapes = dict(shapes)
-        self.handle: Any = None  # opened on first read, closed with this object
+        self.handle: Any = None
+        self.mapped_bytes_read = 0
 
     def __getitem__(self, name: str) -> torch.Tensor:
         try:
-            if self.handle is None:
-                self.handle = safe_open(str(self.path), framework="pt", device="cpu")
-            return self.handle.get_tensor(self.file_keys[name])
+            if self.handle is None or self.mapped_bytes_read > self.REMAP_BYTES:
+                self.handle, self.mapped_bytes_read = safe_open(str(self.path), framework="pt", device="cpu"), 0
+            tensor = self.handle.get_tensor(self.file_keys[name])
         except (SafetensorError, OSError) as e:
             raise IcLightError(f"'{self.path.name}' could not be read ({e}): download it again.") from e
+        self.mapped_bytes_read += tensor.numel() * tensor.element_size()
+        return tensor
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.file_keys)

@@ -127,3 +127,20 @@ def test_full_size_offsets_do_not_fit_a_smaller_unet(unet):
     tensors = {k: torch.zeros((v.shape[0] * 10, *v.shape[1:])) for k, v in random_offsets(unet, 8, 1).items()}
     with pytest.raises(IcLightError, match=r"wrong shapes: time_embed\.0\.weight"):
         validate_offsets(offsets_from_tensors("big", tensors), shapes(unet))
+
+
+def test_file_is_read_tensor_by_tensor_remapped_and_equal_to_a_full_load(unet, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from iclight_a1111.key_table import to_ldm_keys
+    from iclight_a1111.offset_files import FileTensors
+
+    path = write_offsets(tmp_path / "iclight_sd15_fc.safetensors", random_offsets(unet, 8, 1), "diffusers")
+    monkeypatch.setattr(FileTensors, "REMAP_BYTES", 0)  # a new mapping before every tensor
+    offsets = load_offsets(path)
+    handles = set()
+    expected, _ = to_ldm_keys(load_file(str(path)))
+    for name in offsets.tensors:
+        assert torch.equal(offsets.tensors[name], expected[name]), f"{name} read differently"
+        handles.add(id(offsets.tensors.handle))
+    assert len(handles) > 1, "the file was never mapped anew"
