@@ -51,7 +51,6 @@ def test_weights_bit_identical_after_an_exception_mid_forward(a1111):
 
 
 def test_plain_generation_after_iclight_equals_one_before(a1111):
-    from modules import sd_unet
 
     torch.manual_seed(0)
     with torch.no_grad():
@@ -182,7 +181,6 @@ def test_non_sd1_checkpoint_is_refused_before_anything_changes(a1111, make_unet,
 
 
 def test_offsets_that_do_not_fit_are_refused_before_anything_changes(a1111, tmp_path):
-    from modules import sd_unet
 
     from tiny_models import write_offsets
 

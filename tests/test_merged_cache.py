@@ -107,7 +107,7 @@ def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch):
 
 
 def test_cache_setting_off_keeps_nothing(a1111):
-    from modules import sd_unet, shared
+    from modules import shared
 
     from iclight_a1111 import a1111_adapter
 

@@ -113,8 +113,8 @@ def reference_iclight_unet(diffusers_state: dict, offsets_file: Path, config: di
     return unet.eval().requires_grad_(False)
 
 
-def memory_source(offsets) -> "OffsetSource":
-    """An IC-Light source over offsets already in memory (no file)."""
+def memory_source(offsets):
+    """An IC-Light `OffsetSource` over offsets already in memory (no file)."""
     from iclight_a1111.offset_files import OffsetSource
 
     return OffsetSource(offsets.name, f"memory:{id(offsets)}", lambda: offsets)
