@@ -224,3 +224,12 @@ def test_activation_beside_another_active_sd_unet_is_refused_by_name(a1111):
     finally:
         sd_unet.current_unet = None
     assert parameter_fingerprint(a1111.unet) == before
+
+
+@pytest.mark.parametrize("free_gib,expected", [(12, "keep"), (2, "park")])
+def test_automatic_placement_on_cuda_keeps_only_when_a_second_unet_fits(a1111, monkeypatch, free_gib, expected):
+    from modules import devices
+
+    monkeypatch.setattr(devices, "device", torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free_gib * 2**30, 80 * 2**30))
+    assert a1111_adapter.placement(a1111.unet) == expected

@@ -1,4 +1,5 @@
-"""Mirrors sd-webui-controlnet's `scripts/hook.py` (`UnetHook.hook`, the SD 1.x ControlNet path): the
+"""Mirrors sd-webui-controlnet's `scripts/hook.py` (v1.1.455, `UnetHook.hook`, lines 449-992, the SD 1.x
+ControlNet path): the
 UNet's `forward` is replaced *on the object* (`model._original_forward = model.forward`,
 `model.forward = forward_webui.__get__(model, UNetModel)`), bypassing A1111's class-level router to the
 active SdUnet. That forward runs the control model on the 4-channel `x` with the hint, then the UNet's

@@ -1,4 +1,4 @@
-"""Mirrors modules/hashes.py (v1.10.1) `sha256(filename, title)`: the file's full sha256 as hex (A1111
+"""Mirrors modules/hashes.py (v1.10.1) lines 41-66, `sha256(filename, title)`: the file's full sha256 as hex (A1111
 caches it by title and mtime; the stand-in just computes it), and None under `--no-hashing`."""
 import hashlib
 

@@ -1,4 +1,4 @@
-"""Mirrors modules/images.py (v1.10.1) `save_image(image, path, basename, seed, prompt, extension, info,
+"""Mirrors modules/images.py (v1.10.1) line 624 on: `save_image(image, path, basename, seed, prompt, extension, info,
 ..., p, ..., suffix)`: the file goes into `path` as `NNNNN-<seed><suffix>.<extension>` (the default
 name pattern), with the infotext in the PNG's "parameters" text chunk. The stand-in records each call."""
 import os

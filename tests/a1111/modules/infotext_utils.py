@@ -1,4 +1,4 @@
-"""Mirrors modules/infotext_utils.py (v1.10.1), the two ways panel values are restored:
+"""Mirrors modules/infotext_utils.py (v1.10.1) lines 139-185 and 476-520, the two ways panel values are restored:
 
 - `paste_values`: `connect_paste`'s `paste_func` on parsed infotext params (PNG Info, the paste
   button): `on_infotext_pasted` callbacks, then for each `(component, key)` field the value of a

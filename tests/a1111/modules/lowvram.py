@@ -1,4 +1,4 @@
-"""Mirrors modules/lowvram.py (v1.10.1) `setup_for_low_vram` for the UNet, and `module_in_gpu`.
+"""Mirrors modules/lowvram.py (v1.10.1) lines 34-172: `setup_for_low_vram` for the UNet, and `module_in_gpu`.
 
 `--medvram`: one forward pre-hook on `sd_model.model` sends the whole UNet to the device.
 `--lowvram`: the UNet's `time_embed`, `input_blocks`, `middle_block` and `output_blocks` stay in RAM

@@ -1,4 +1,4 @@
-"""Mirrors modules/script_callbacks.py (v1.10.1) for the callbacks the extension registers:
+"""Mirrors modules/script_callbacks.py (v1.10.1) lines 467-610 for the callbacks the extension registers:
 `on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`, `on_infotext_pasted`."""
 callbacks_list_unets = []
 callbacks_before_ui = []

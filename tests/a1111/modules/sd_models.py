@@ -1,4 +1,4 @@
-"""Mirrors modules/sd_models.py (v1.10.1): `CheckpointInfo` (the fields read: filename, title,
+"""Mirrors modules/sd_models.py (v1.10.1) lines 56 and 183: `CheckpointInfo` (the fields read: filename, title,
 model_name, short_title), the `checkpoints_list` registry and `get_closet_checkpoint_match`
 (exact title, then model name, then a title containing the search, shortest first)."""
 from dataclasses import dataclass
