@@ -1,8 +1,7 @@
 """Mirrors sd-webui-controlnet's `scripts/hook.py` (v1.1.455, `UnetHook.hook`, lines 449-992, the SD 1.x
-ControlNet path): the
-UNet's `forward` is replaced *on the object* (`model._original_forward = model.forward`,
-`model.forward = forward_webui.__get__(model, UNetModel)`), bypassing A1111's class-level router to the
-active SdUnet. That forward runs the control model on the 4-channel `x` with the hint, then the UNet's
+ControlNet path): the UNet's `forward` is replaced *on the object* (`model._original_forward =
+model.forward`, `model.forward = forward_webui.__get__(model, UNetModel)`), bypassing A1111's
+class-level router to the active SdUnet. That forward runs the control model on the 4-channel `x` with the hint, then the UNet's
 own `time_embed`, `input_blocks`, `middle_block` and `output_blocks`, adding the control residuals
 (13 for SD 1.x: one per input block, the last at the middle block), and `out`.
 
