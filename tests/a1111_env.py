@@ -39,7 +39,7 @@ class A1111Env:
 
 
 def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
-    from modules import paths, sd_hijack, sd_models, sd_unet, shared  # noqa: F401 (sd_hijack patches UNetModel.forward)
+    from modules import paths, processing, sd_hijack, sd_models, sd_unet, shared  # noqa: F401 (sd_hijack patches UNetModel.forward)
 
     sd_model = tiny_latent_diffusion(seed)
     sd_model.lowvram = False
@@ -47,6 +47,7 @@ def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
         str(tmp_path / "tiny-sd15.safetensors"), "tiny-sd15.safetensors [0123456789]", "tiny-sd15", "tiny-sd15").register()
     shared.sd_model = sd_model
     paths.models_path = str(tmp_path / "models")
+    processing.default_outpath_samples = str(tmp_path / "outputs")
     model_dir = tmp_path / "models" / "ic-light"
     model_dir.mkdir(parents=True)
     unet = sd_model.model.diffusion_model
@@ -57,13 +58,14 @@ def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
 
 
 def reset_env() -> None:
-    from modules import sd_models, sd_unet, shared
+    from modules import processing, sd_models, sd_unet, shared
 
     from iclight_a1111 import a1111_adapter
 
     a1111_adapter.A1111Host().deactivate()
     a1111_adapter.MERGED_WEIGHTS.clear()
     shared.sd_model = None
+    processing.default_outpath_samples = None
     sd_unet.current_unet_option = None
     sd_unet.current_unet = None
     sd_models.checkpoints_list.clear()

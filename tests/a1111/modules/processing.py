@@ -31,6 +31,11 @@ from PIL import Image, ImageOps
 from modules import sd_samplers, sd_unet, shared
 
 
+# Where results are saved (A1111: opts.outdir_txt2img_samples...): the `a1111` fixture points it into
+# the test's temporary directory, so that no test writes into the working tree.
+default_outpath_samples = None
+
+
 @dataclass
 class Processed:
     images: list
@@ -64,7 +69,7 @@ class StableDiffusionProcessing:
     sampler: Any = None
     iteration: int = 0
     prompt: str = "a subject"
-    outpath_samples: str = "outputs"
+    outpath_samples: str = field(default_factory=lambda: default_outpath_samples)
     do_not_save_samples: bool = False
     refiner_checkpoint: str = None
 
