@@ -53,7 +53,7 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
     def create_unet(self) -> IcLightSdUnet:
         unet = shared.sd_model.model.diffusion_model
         checkpoint = CheckpointUnet(unet, sd_hijack.ldm_original_forward)
-        source = file_source(self.model.path, identity=file_hash(self.model))
+        source = file_source(self.model.path, file_hash(self.model))
         cache = MERGED_WEIGHTS if cache_enabled() else None
         return IcLightSdUnet(checkpoint, source, placement=placement(unet), cache=cache)
 
@@ -78,9 +78,12 @@ def second_unet_fits(unet: torch.nn.Module) -> bool:
 
 
 def file_hash(model: ModelFile) -> str | None:
-    """The file's sha256, from A1111's hash cache (computed once per file and modification time);
-    None under --no-hashing."""
-    return hashes.sha256(str(model.path), f"iclight/{model.path.stem}") or None
+    """The file's sha256, from A1111's hash cache; None under --no-hashing.
+
+    That cache is keyed by title and trusts any mtime not newer than the one it recorded, so the
+    title carries the file's size and mtime: a file replaced by an older one is hashed anew."""
+    stat = model.path.stat()
+    return hashes.sha256(str(model.path), f"iclight/{model.path.stem}/{stat.st_size}/{stat.st_mtime_ns}") or None
 
 
 def cache_enabled() -> bool:

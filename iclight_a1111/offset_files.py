@@ -94,11 +94,12 @@ def file_identity(path: Path) -> str:
     return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def file_source(path: str | Path, identity: str | None = None) -> OffsetSource:
-    """`identity` is the file's content hash when known; without one (or an empty one) its path, size
-    and mtime, so two files never share an identity."""
+def file_source(path: str | Path, content_hash: str | None = None) -> OffsetSource:
+    """Identified by the file's path, size and mtime, and its content hash when known: two files
+    never share an identity, nor a file and the one that replaced it."""
     path = Path(path)
-    return OffsetSource(path.name, identity or file_identity(path), lambda: load_offsets(path))
+    identity = file_identity(path) + (f":{content_hash}" if content_hash else "")
+    return OffsetSource(path.name, identity, lambda: load_offsets(path))
 
 
 def require_safetensors(path: Path) -> None:

@@ -58,11 +58,12 @@ def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
 
 
 def reset_env() -> None:
-    from modules import processing, sd_models, sd_unet, shared
+    from modules import hashes, processing, sd_models, sd_unet, shared
 
     from iclight_a1111 import a1111_adapter
 
     a1111_adapter.A1111Host().deactivate()
+    hashes.caches.clear()
     a1111_adapter.MERGED_WEIGHTS.clear()
     shared.sd_model = None
     processing.default_outpath_samples = None

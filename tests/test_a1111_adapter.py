@@ -233,3 +233,25 @@ def test_automatic_placement_on_cuda_keeps_only_when_a_second_unet_fits(a1111, m
     monkeypatch.setattr(devices, "device", torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free_gib * 2**30, 80 * 2**30))
     assert a1111_adapter.placement(a1111.unet) == expected
+
+
+def test_a_file_replaced_by_one_with_an_older_mtime_is_hashed_and_merged_anew(a1111):
+    """A1111's hash cache (by title, reused unless the mtime is newer) would keep the old hash."""
+    import hashlib
+    import os
+
+    host = a1111_adapter.A1111Host()
+    path = a1111.model_dir / "iclight_sd15_fc.safetensors"
+    host.activate(host.find_model(path.name))
+    old_weight = a1111.unet.input_blocks[0][0].weight.detach().clone()
+    host.deactivate()
+    old_mtime_ns = path.stat().st_mtime_ns
+    write_offsets(path, random_offsets(a1111.unet, 8, seed=99), "diffusers")
+    os.utime(path, ns=(old_mtime_ns - 10**9, old_mtime_ns - 10**9))
+
+    model = host.find_model(path.name)
+    assert host.short_hash(model) == hashlib.sha256(path.read_bytes()).hexdigest()[:10], "the old file's hash is shown"
+    host.activate(model)
+    new_weight = a1111.unet.input_blocks[0][0].weight.detach().clone()
+    host.deactivate()
+    assert not torch.equal(old_weight, new_weight), "the replaced file ran with the old file's cached merged weights"

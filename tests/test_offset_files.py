@@ -5,7 +5,7 @@ from safetensors.torch import save_file
 
 from iclight_a1111.errors import IcLightError
 from iclight_a1111.merge import merge_offsets
-from iclight_a1111.offset_files import load_offsets, validate_offsets
+from iclight_a1111.offset_files import file_source, load_offsets, validate_offsets
 from tiny_models import ldm_unet, random_offsets, write_offsets
 
 
@@ -144,3 +144,15 @@ def test_file_is_read_tensor_by_tensor_remapped_and_equal_to_a_full_load(unet, t
         assert torch.equal(offsets.tensors[name], expected[name]), f"{name} read differently"
         handles.add(id(offsets.tensors.handle))
     assert len(handles) > 1, "the file was never mapped anew"
+
+
+def test_a_replaced_file_gets_a_new_identity_even_under_the_old_hash(unet, tmp_path):
+    """The merged-weight cache is keyed by this identity; a stale content hash must not keep it."""
+    import os
+
+    path = write_offsets(tmp_path / "iclight_sd15_fc.safetensors", random_offsets(unet, 8, seed=1), "diffusers")
+    before = file_source(path, "stalehash").identity
+    mtime_ns = path.stat().st_mtime_ns
+    write_offsets(path, random_offsets(unet, 12, seed=2), "diffusers")
+    os.utime(path, ns=(mtime_ns - 10**9, mtime_ns - 10**9))
+    assert file_source(path, "stalehash").identity != before, "a replaced file kept the identity of the old one"
