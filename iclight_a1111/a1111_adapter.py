@@ -61,9 +61,13 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
 def placement(unet: torch.nn.Module) -> Placement:
     """Where the checkpoint's UNet waits while IC-Light runs: RAM under --medvram/--lowvram (their
     hooks keep VRAM low), else the setting; Automatic keeps it on the GPU when a second UNet fits."""
+    setting = shared.opts.data.get(PLACEMENT_OPTION, "Automatic")
+    chosen = PLACEMENT_CHOICES.get(setting)
     if getattr(shared.sd_model, "lowvram", False):
+        if chosen == "keep":
+            print(f"IC-Light: '{setting}' is not followed under --medvram/--lowvram: the checkpoint UNet is "
+                  "parked in RAM while IC-Light runs.")
         return "park"
-    chosen = PLACEMENT_CHOICES.get(shared.opts.data.get(PLACEMENT_OPTION, "Automatic"))
     return chosen or ("keep" if second_unet_fits(unet) else "park")
 
 

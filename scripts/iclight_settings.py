@@ -18,7 +18,7 @@ def add_settings() -> None:
         "Automatic",
         "Checkpoint UNet while IC-Light runs: Keep on GPU (fastest: no weights move per generation, one more "
         "UNet of VRAM), Park in RAM (VRAM as plain generations), Automatic (keep when a second UNet fits in free "
-        "VRAM; always park under --medvram/--lowvram)",
+        "VRAM). Under --medvram/--lowvram it is always parked, whatever is chosen here",
         gr.Radio,
         {"choices": list(a1111_adapter.PLACEMENT_CHOICES)},
         section=section,

@@ -255,3 +255,21 @@ def test_a_file_replaced_by_one_with_an_older_mtime_is_hashed_and_merged_anew(a1
     new_weight = a1111.unet.input_blocks[0][0].weight.detach().clone()
     host.deactivate()
     assert not torch.equal(old_weight, new_weight), "the replaced file ran with the old file's cached merged weights"
+
+
+@pytest.mark.parametrize("setting", ["Keep on GPU", "Automatic", "Park in RAM"])
+def test_keep_on_gpu_overridden_under_medvram_is_said_in_the_label_and_the_console(a1111, monkeypatch, capsys, setting):
+    from modules import script_callbacks, shared
+
+    settings_script()
+    script_callbacks.ui_settings_callback()
+    assert "--medvram/--lowvram it is always parked" in shared.opts.data_labels[a1111_adapter.PLACEMENT_OPTION].label
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, setting)
+    monkeypatch.setattr(a1111.sd_model, "lowvram", True)
+    capsys.readouterr()
+    assert a1111_adapter.placement(a1111.unet) == "park"
+    notes = [line for line in capsys.readouterr().out.splitlines() if "--medvram/--lowvram" in line]
+    if setting == "Keep on GPU":
+        assert len(notes) == 1 and "'Keep on GPU' is not followed" in notes[0], f"no console note: {notes}"
+    else:
+        assert notes == [], f"a note for a setting that is followed: {notes}"
