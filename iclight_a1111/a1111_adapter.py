@@ -6,6 +6,7 @@ checkpoint's VAE, the CFGDenoiser routing of a sampling pass, model files and th
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +19,7 @@ from modules.images import save_image as save_webui_image
 from .background_removal import RmbgNet, load_rmbg, predict_alpha
 from .concat_unet import CheckpointUnet, IcLightUnet, Placement
 from .errors import IcLightError
+from .lora_bookkeeping import networks_on
 from .merged_cache import MergedWeightsCache
 from .model_files import (
     MODEL_FOLDER_NAME, OFFICIAL_FILES, RELEASE_URL, RMBG_FILE_NAME, RMBG_FOLDER_NAME, RMBG_URL, ModelFile,
@@ -39,6 +41,30 @@ BACKGROUND_REMOVER: dict[tuple[str, int], RmbgNet] = {}  # the loaded net, kept 
 
 class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
     """`IcLightUnet` as an A1111 SdUnet: current in `sd_unet` while a generation uses IC-Light."""
+
+    def append_concat(self, conv: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        refuse_lora_on_first_conv(conv)
+        return super().append_concat(conv, args)
+
+
+def loaded_lora_networks() -> list[Any]:
+    """The networks the built-in Lora extension applies to this batch; A1111 imports the extension's
+    code as the top-level module `networks`. None when that extension is off."""
+    return list(getattr(sys.modules.get("networks"), "loaded_networks", None) or ())
+
+
+def refuse_lora_on_first_conv(conv: torch.nn.Module) -> None:
+    """Lora cannot add a layer made for the 4-channel first conv to the widened one: it only logs
+    that at debug level and runs without it. Refuse instead, naming the Lora and the fix."""
+    names = networks_on(conv, loaded_lora_networks())
+    if names:
+        prompts = ", ".join(f"<lora:{name}:...>" for name in names)
+        raise IcLightError(
+            f"Lora {', '.join(repr(n) for n in names)} changes the UNet's first conv (input_blocks.0.0, conv_in), "
+            f"which IC-Light widens to {conv.in_channels} input channels; the Lora extension cannot apply it there and would "
+            f"silently leave that layer out. Remove {prompts} from the prompt, or use a version of the Lora without "
+            "that layer, to use it with IC-Light."
+        )
 
 
 class IcLightUnetOption(sd_unet.SdUnetOption):

@@ -61,3 +61,13 @@ def a1111(tmp_path):
         yield env
     finally:
         reset_env()
+
+
+@pytest.fixture
+def lora_networks():
+    """The built-in Lora extension's stand-in (its module `networks`), emptied after the test."""
+    import networks
+
+    yield networks
+    networks.loaded_networks.clear()
+    networks.errors.clear()

@@ -63,43 +63,39 @@ def test_plain_generation_after_iclight_equals_one_before(a1111):
     assert torch.equal(plain_before, plain_after), "the checkpoint UNet computes differently after IC-Light"
 
 
-def lora_apply_weights(module, deltas, names):
-    """Mirrors extensions-builtin/Lora/networks.py `network_apply_weights` (v1.10.1) for a Linear or
-    Conv2d: back the weights up on first use, restore from backup when the wanted networks change,
-    add the networks' deltas in place, record their names."""
-    if getattr(module, "network_layer_name", None) is None:
-        return
-    current = getattr(module, "network_current_names", ())
-    if getattr(module, "network_weights_backup", None) is None and names != ():
-        module.network_weights_backup = module.weight.to("cpu", copy=True)
-    if getattr(module, "network_bias_backup", None) is None and names != () and module.bias is not None:
-        module.network_bias_backup = module.bias.to("cpu", copy=True)
-    if current != names:
-        with torch.no_grad():
-            module.weight.copy_(module.network_weights_backup)
-            if module.bias is not None:
-                module.bias.copy_(module.network_bias_backup)
-            module.weight += deltas
-        module.network_current_names = names
-
-
 LORA_MODULES = ("input_blocks.1.1.transformer_blocks.0.attn2.to_k", "output_blocks.3.0.in_layers.2")
 
 
-def lora_on_checkpoint(unet, names=(("style", 1.0, 1.0, None),)):
-    originals, deltas = {}, {}
-    for i, name in enumerate(LORA_MODULES):
-        module = unet.get_submodule(name)
-        module.network_layer_name = name.replace(".", "_")
-        originals[name] = module.weight.detach().clone()
-        deltas[name] = torch.full_like(module.weight, 0.5 + i)
-        lora_apply_weights(module, deltas[name], names)
+def load_lora(networks, unet, layers=LORA_MODULES, name="style"):
+    """A rank-2 Lora on `layers` (shaped for the checkpoint's weights), loaded for the generation as
+    the Lora extension does; returns each layer's delta."""
+    g = torch.Generator().manual_seed(7)
+    net = networks.Network(name, {})
+    deltas = {}
+    for layer in layers:
+        module = unet.get_submodule(layer)
+        module.network_layer_name = layer.replace(".", "_")
+        shape = module.weight.shape
+        up = torch.randn(shape[0], 2, *[1] * (len(shape) - 2), generator=g) * 0.1
+        down = torch.randn(2, *shape[1:], generator=g) * 0.1
+        net.modules[module.network_layer_name] = networks.LoraModule(net, up, down)
+        deltas[layer] = net.modules[module.network_layer_name].calc_updown(module.weight)[0]
+    networks.loaded_networks.append(net)
+    return deltas
+
+
+def lora_on_checkpoint(networks, unet):
+    """The checkpoint after a plain generation with the Lora: its weights changed in place."""
+    originals = {n: unet.get_submodule(n).weight.detach().clone() for n in LORA_MODULES}
+    deltas = load_lora(networks, unet)
+    for name in LORA_MODULES:
+        networks.network_apply_weights(unet.get_submodule(name))
     return originals, deltas
 
 
-def test_merge_starts_from_lora_backup_not_the_lora_modified_weight():
+def test_merge_starts_from_lora_backup_not_the_lora_modified_weight(lora_networks):
     unet = ldm_unet(seed=3)
-    originals, _ = lora_on_checkpoint(unet)
+    originals, _ = lora_on_checkpoint(lora_networks, unet)
     offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
     before = parameter_fingerprint(unet)
     lora_state = {n: dict(vars(unet.get_submodule(n))) for n in LORA_MODULES}
@@ -119,10 +115,9 @@ def test_merge_starts_from_lora_backup_not_the_lora_modified_weight():
             assert after.get(attr, "absent") is lora_state[name].get(attr, "absent"), f"{name}.{attr} not restored"
 
 
-def test_lora_applies_on_top_of_iclight_and_leaves_merged_weights_clean():
+def test_lora_applies_on_top_of_iclight_and_leaves_merged_weights_clean(lora_networks):
     unet = ldm_unet(seed=3)
-    names = (("style", 1.0, 1.0, None),)
-    originals, deltas = lora_on_checkpoint(unet, names)
+    _, deltas = lora_on_checkpoint(lora_networks, unet)
     offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
     before = parameter_fingerprint(unet)
 
@@ -131,13 +126,60 @@ def test_lora_applies_on_top_of_iclight_and_leaves_merged_weights_clean():
     merged = {n: unet.get_submodule(n).weight for n in LORA_MODULES}
     clean = {n: w.detach().clone() for n, w in merged.items()}
     for name in LORA_MODULES:
-        lora_apply_weights(unet.get_submodule(name), deltas[name], names)  # what Lora's patched forward does
+        lora_networks.network_apply_weights(unet.get_submodule(name))  # what Lora's patched forward does
         assert torch.equal(merged[name], clean[name] + deltas[name]), f"{name}: Lora not applied on top of IC-Light"
     iclight.deactivate()
 
     for name in LORA_MODULES:
         assert torch.equal(merged[name], clean[name]), f"{name}: Lora left baked into the IC-Light weights"
     assert parameter_fingerprint(unet) == before, "checkpoint (with its Lora) not restored exactly"
+
+
+def test_lora_under_cached_fp16_weights_applies_on_top_of_iclight(lora_networks):
+    """FP8 with "Cache FP16 weight for LoRA": Lora rebuilds each weight from the module's
+    `fp16_weight`, which holds the checkpoint's weight, not IC-Light's."""
+    unet = ldm_unet(seed=3)
+    for name in LORA_MODULES:
+        module = unet.get_submodule(name)
+        module.fp16_weight = module.weight.data.clone().cpu().half()  # as sd_models.load_model_weights does
+        if module.bias is not None:
+            module.fp16_bias = module.bias.data.clone().cpu().half()
+    fp16_copies = {n: (unet.get_submodule(n).fp16_weight, getattr(unet.get_submodule(n), "fp16_bias", None))
+                   for n in LORA_MODULES}
+    deltas = load_lora(lora_networks, unet)
+    offsets = offsets_from_tensors("fc", random_offsets(unet, 8, seed=4))
+
+    iclight = IcLightUnet(CheckpointUnet(unet, LDM_UNET_FORWARD), memory_source(offsets))
+    iclight.activate()
+    for name in LORA_MODULES:
+        module = unet.get_submodule(name)
+        clean = module.weight.detach().clone()
+        lora_networks.network_apply_weights(module)
+        assert torch.allclose(module.weight, clean + deltas[name], atol=1e-6), \
+            f"{name}: Lora rebuilt the weight from the checkpoint's FP16 copy, dropping the IC-Light merge"
+    iclight.deactivate()
+    for name in LORA_MODULES:
+        module = unet.get_submodule(name)
+        restored = (module.fp16_weight, getattr(module, "fp16_bias", None))
+        assert all(a is b for a, b in zip(restored, fp16_copies[name])), f"{name}: FP16 copies not restored"
+
+
+@pytest.mark.parametrize("layers", [("input_blocks.0.0",), LORA_MODULES], ids=["first_conv", "other_layers"])
+def test_lora_on_the_widened_first_conv_is_refused_by_name(a1111, lora_networks, layers):
+    """Lora would fail to add its first-conv layer to the widened conv and only log it at debug level."""
+    from modules import processing
+
+    from generation_harness import subject, txt2img
+
+    load_lora(lora_networks, a1111.unet, layers, name="locon_style")
+    before = parameter_fingerprint(a1111.unet)
+    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
+    if layers == LORA_MODULES:
+        processing.process_images(p)  # a Lora elsewhere is no reason to refuse
+    else:
+        with pytest.raises(IcLightError, match=r"Lora 'locon_style' changes the UNet's first conv.*Remove <lora:locon_style"):
+            processing.process_images(p)
+    assert parameter_fingerprint(a1111.unet) == before
 
 
 def sdxl_like_unet():

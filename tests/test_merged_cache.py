@@ -83,12 +83,11 @@ def test_cache_is_invalidated_by_what_the_weights_are_made_from(monkeypatch, cha
     assert counting.merges == 2, f"changed {change} but the cached weights were reused"
 
 
-def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch):
-    from test_checkpoint_integrity import LORA_MODULES, lora_apply_weights, lora_on_checkpoint
+def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch, lora_networks):
+    from test_checkpoint_integrity import LORA_MODULES, lora_on_checkpoint
 
     unet, cache = ldm_unet(seed=3), MergedWeightsCache()
-    names = (("style", 1.0, 1.0, None),)
-    _, deltas = lora_on_checkpoint(unet, names)
+    lora_on_checkpoint(lora_networks, unet)
     counting = Counting(unet, monkeypatch, seed=4)
     before = parameter_fingerprint(unet)
 
@@ -96,7 +95,7 @@ def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch):
     iclight.activate()
     clean = {n: unet.get_submodule(n).weight.detach().clone() for n in LORA_MODULES}
     for name in LORA_MODULES:
-        lora_apply_weights(unet.get_submodule(name), deltas[name], names)
+        lora_networks.network_apply_weights(unet.get_submodule(name))
     iclight.deactivate()
 
     for name in LORA_MODULES:
