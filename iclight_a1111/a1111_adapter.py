@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from modules import devices, hashes, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
+from modules import call_queue, devices, hashes, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
 from modules.images import save_image as save_webui_image
 
 from .background_removal import RmbgNet, load_rmbg, predict_alpha
@@ -214,6 +214,13 @@ class A1111Host:
 
     def short_hash(self, model: ModelFile) -> str:
         return (file_hash(model) or "")[:10]
+
+    def model_files(self) -> list[ModelFile]:
+        return model_files()
+
+    def exclusive(self) -> Any:
+        """A1111's queue lock: held by every generation, so work holding it never shares the GPU with one."""
+        return call_queue.queue_lock
 
     def check_generation(self, p: Any) -> None:
         """Refuse what would replace or reload the UNet IC-Light runs on."""

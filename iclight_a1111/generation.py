@@ -21,7 +21,8 @@ from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
 from .normals import NORMAL_LIGHTS, normal_map_image, normals_from_relights
 from .model_files import ModelFile
-from .params import PARAMS_BY_KEY, coerce, infotext_entries, values_from_args
+from .params import PARAMS_BY_KEY, coerce, infotext_entries, is_infotext_key, values_from_args
+from .placed_lights import placed_light_map
 from .vae_encoding import composite_on_grey, resize_and_center_crop
 
 OVERRIDES_ATTR = "iclight_overrides"  # values set by X/Y/Z plot axes on `p`
@@ -84,6 +85,7 @@ TAKEN_OVER = ("init", "sample")
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
     """The `process` hook: check everything, prepare the job and take over `p.sample`."""
     release(p)
+    drop_stale_infotext(p)
     if not requested(args, p):
         return
     try:
@@ -97,6 +99,12 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
         return
     setattr(p, JOB_ATTR, job)
     take_over_sampling(p, host, job)
+
+
+def drop_stale_infotext(p: Any) -> None:
+    """Give `p` generation parameters without IC-Light keys, in a new dict: X/Y/Z cells are shallow
+    copies of one `p` sharing one dict, so a cell would otherwise carry the previous cell's keys."""
+    p.extra_generation_params = {k: v for k, v in p.extra_generation_params.items() if not is_infotext_key(k)}
 
 
 def prepare_batch(p: Any, args: Sequence[Any]) -> None:
@@ -233,8 +241,10 @@ def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.nd
         if values["light_map"] is None:
             raise IcLightError("IC-Light light is 'Custom' but no light map was given: upload one, or pick a preset light.")
         return resize_and_center_crop(flatten(values["light_map"]), width, height)
+    lit, dark = parse_color(values["light_color"]), parse_color(values["shadow_color"])
+    if light == "Placed":
+        return placed_light_map(values["lights"], width, height, dark, values["falloff"])
     if light in DIRECTIONS or light in DIAGONALS or light == "Ambient":
-        lit, dark = parse_color(values["light_color"]), parse_color(values["shadow_color"])
         return fc_light_map(light, width, height, lit, dark, values["falloff"])
     raise IcLightError(f"Unknown IC-Light light {light!r}.")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .placed_lights import parse_color  # noqa: F401 (the colour format of every light map)
+
 DIRECTIONS = ("Left", "Right", "Top", "Bottom")
 DIAGONALS = ("Top Left", "Top Right", "Bottom Left", "Bottom Right")
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
@@ -64,11 +66,3 @@ def fbc_background(light: str, width: int, height: int) -> np.ndarray:
     if light == "Ambient":
         return flat(width, height, FBC_AMBIENT)
     return gradient(light, width, height, *FBC_RANGE)
-
-
-def parse_color(value: str) -> tuple[int, int, int]:
-    """'#RRGGBB' (or 'RRGGBB') -> (r, g, b); ValueError otherwise."""
-    text = value.strip().lstrip("#")
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ValueError(f"{value!r} is not a colour like #ffaa00")
-    return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))

@@ -16,8 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, parse_color
+from .placed_lights import compact_text, parse_lights
 
-LIGHTS = (*DIRECTIONS, *DIAGONALS, "Ambient", "None", "Custom")
+LIGHTS = (*DIRECTIONS, *DIAGONALS, "Placed", "Ambient", "None", "Custom")
 DETAIL_SOURCES = ("Input", "Foreground")
 BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient")
 INFOTEXT_PREFIX = "IC-Light "
@@ -27,7 +28,7 @@ INFOTEXT_PREFIX = "IC-Light "
 class Param:
     key: str
     label: str
-    kind: str  # "bool", "choice", "text", "color", "number" or "image"
+    kind: str  # "bool", "choice", "text", "color", "number", "lights" or "image"
     default: Any
     choices: tuple[str, ...] = ()
     help: str = ""
@@ -36,6 +37,11 @@ class Param:
     step: float | None = None
     # Whether a generation uses this parameter: (values, model variant, is img2img) -> bool.
     applies: Callable[[Mapping[str, Any], str, bool], bool] = lambda values, variant, img2img: True
+    # Whether the panel shows the control, when that differs from `applies` (images, which stay out
+    # of the infotext): same arguments.
+    shown: Callable[[Mapping[str, Any], str, bool], bool] | None = None
+    # Written to the infotext whenever it applies, also at its default: it defines the result.
+    defines_result: bool = False
 
     @property
     def infotext_key(self) -> str:
@@ -46,35 +52,48 @@ class Param:
         """Images stay out of the infotext; `enabled` is implied by the presence of the others."""
         return self.kind != "image" and self.key != "enabled"
 
+    def is_shown(self, values: Mapping[str, Any], variant: str, is_img2img: bool) -> bool:
+        return (self.shown or self.applies)(values, variant, is_img2img)
+
 
 def fc_img2img(values: Mapping[str, Any], variant: str, img2img: bool) -> bool:
     return img2img and variant != "fbc"
 
 
 def light_map_built(values: Mapping[str, Any], variant: str, img2img: bool) -> bool:
-    """img2img fc with a light map made from a preset (colours and falloff shape it)."""
+    """img2img fc with a light map made from a preset or placed lights (colours and falloff shape it)."""
     return fc_img2img(values, variant, img2img) and (values["normal_map"] or values["light"] not in ("None", "Custom"))
+
+
+def light_chosen(light: str) -> Callable[[Mapping[str, Any], str, bool], bool]:
+    """img2img fc with `light` as the light (not replaced by a normal map's four)."""
+    return lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"] and v["light"] == light
 
 
 PARAMS: tuple[Param, ...] = (
     Param("enabled", "Enabled", "bool", False),
-    Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)"),
+    Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)", defines_result=True),
     Param("light", "Light", "choice", "Left", LIGHTS,
           help="img2img, fc: the light map that becomes the initial image (None keeps the img2img picture)",
-          applies=lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"]),
+          applies=lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"],
+          defines_result=True),
     Param("foreground", "Foreground", "image", None,
-          help="the subject; in img2img the img2img picture is used when this is empty"),
-    Param("light_map", "Light map", "image", None, help="used when Light is Custom"),
+          help="the subject; in img2img the img2img picture is used when this is empty",
+          shown=lambda v, variant, img2img: not img2img),
+    Param("light_map", "Light map", "image", None, help="used when Light is Custom", shown=light_chosen("Custom")),
     Param("background_source", "Background", "choice", "Upload", BACKGROUNDS,
           help="fbc: the background condition: an upload, or a light gradient",
           applies=lambda v, variant, img2img: variant == "fbc"),
-    Param("background", "Background image", "image", None, help="fbc: used when Background is Upload"),
+    Param("background", "Background image", "image", None, help="fbc: used when Background is Upload",
+          shown=lambda v, variant, img2img: variant == "fbc" and v["background_source"].startswith("Upload")),
     Param("remove_background", "Remove background", "bool", False,
           help="cut the subject out with RMBG-1.4 (models/rmbg/model.safetensors; downloaded when missing)"),
     Param("extra_outputs", "Extra outputs", "bool", False,
           help="add the foreground, light map and background as used to the results"),
-    Param("light_color", "Light color", "color", "#ffffff", help="fc light maps: colour of the lit side",
-          applies=light_map_built),
+    Param("light_color", "Light color", "color", "#ffffff",
+          help="fc light maps: colour of the lit side (placed lights have their own; new ones take this)",
+          applies=lambda v, variant, img2img: light_map_built(v, variant, img2img) and (v["normal_map"] or v["light"] != "Placed"),
+          shown=light_map_built),
     Param("shadow_color", "Shadow color", "color", "#000000", help="fc light maps: colour of the dark side",
           applies=light_map_built),
     Param("falloff", "Falloff", "number", 1.0, minimum=0.2, maximum=5.0, step=0.1,
@@ -97,6 +116,10 @@ PARAMS: tuple[Param, ...] = (
     Param("normal_sigma", "Normal sigma", "number", 0.0, minimum=0.0, maximum=16.0, step=0.5,
           help="normal map: z = clip(1 - x^2 - y^2) ^ (sigma / 2); 0 keeps z = 1 before normalising",
           applies=lambda v, variant, img2img: v["normal_map"]),
+    Param("lights", "Lights", "lights", (),
+          help="Light 'Placed': x,y (0..1 of the image, 0,0 top-left), radius (fraction of the shorter side), "
+               "colour, intensity per light; ';' or a new line between lights",
+          applies=light_chosen("Placed")),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 
@@ -150,6 +173,8 @@ def coerce(param: Param, value: Any) -> Any:
             return "#%02x%02x%02x" % parse_color(value)
         except ValueError:
             raise IcLightError(f"IC-Light '{param.key}' must be a colour like #ffaa00, got {value!r}.") from None
+    if param.kind == "lights":
+        return parse_lights(value)
     if param.kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.")
@@ -193,9 +218,43 @@ def decode_image(value: Any, name: str) -> np.ndarray | None:
     return value.astype(np.uint8) if value.dtype != np.uint8 else value
 
 
+def value_text(param: Param, value: Any) -> str:
+    """A value as the infotext and the X/Y/Z axes write it (lights in the compact form)."""
+    return compact_text(value) if param.kind == "lights" else str(value)
+
+
+def is_default(param: Param, value: Any) -> bool:
+    if param.kind == "number":
+        return float(value) == float(param.default)
+    return value == param.default
+
+
 def infotext_entries(values: Mapping[str, Any], variant: str, is_img2img: bool, model_hash: str | None = None) -> dict[str, str]:
-    """What goes into the generation parameters: the parameters this generation used (images excepted)."""
-    entries = {p.infotext_key: str(values[p.key]) for p in PARAMS if p.in_infotext and p.applies(values, variant, is_img2img)}
+    """What goes into the generation parameters, as A1111 writes its own: of the parameters this
+    generation used (images excepted), those that define the result and those not at their default."""
+    entries = {
+        p.infotext_key: value_text(p, values[p.key]) for p in PARAMS
+        if p.in_infotext and p.applies(values, variant, is_img2img) and (p.defines_result or not is_default(p, values[p.key]))
+    }
     if model_hash:
         entries[INFOTEXT_PREFIX + "model hash"] = model_hash
     return entries
+
+
+def is_infotext_key(key: str) -> bool:
+    """Whether a generation-parameters key is IC-Light's (so a generation can drop stale ones)."""
+    return key.startswith(INFOTEXT_PREFIX)
+
+
+def pasted_defaults(params: Mapping[str, Any]) -> dict[str, str]:
+    """For a pasted infotext of an IC-Light generation, the text of every field it leaves out: the
+    default (it was not written because it was the default). Nothing for other infotexts."""
+    if PARAMS_BY_KEY["model"].infotext_key not in params:
+        return {}
+    return {p.infotext_key: value_text(p, p.default) for p in PARAMS
+            if p.in_infotext and p.infotext_key not in params}
+
+
+def shown_keys(values: Mapping[str, Any], variant: str, is_img2img: bool) -> set[str]:
+    """The parameters whose controls the panel shows for these values, model variant and tab."""
+    return {p.key for p in PARAMS if p.is_shown(values, variant, is_img2img)}

@@ -20,12 +20,15 @@ class AxisSpec:
 
 
 def axis_specs(model_names: Callable[[], list[str]]) -> list[AxisSpec]:
-    """One axis per non-image parameter: on/off, model, light, background source, and every number."""
+    """One axis per non-image parameter: on/off, model, light, background source, placed lights and every number."""
     specs = []
     for param in PARAMS:
         if param.kind in ("image", "color") or param.key in ("remove_background", "extra_outputs"):
             continue
-        if param.kind == "number":
+        if param.kind == "lights":
+            # Text in the compact form; X/Y/Z splits its field at commas, so each value is quoted.
+            specs.append(AxisSpec(f"IC-Light {param.label.lower()}", str, setter(param), None))
+        elif param.kind == "number":
             specs.append(AxisSpec(f"IC-Light {param.label.lower()}", type(param.default), setter(param), None))
         elif param.kind == "bool":
             specs.append(AxisSpec(f"IC-Light {param.label.lower()}", str, setter(param), lambda: ["True", "False"]))

@@ -7,7 +7,7 @@ from modules.ui_components import InputAccordion, ToolButton
 from iclight_a1111 import a1111_adapter, generation
 from iclight_a1111.errors import IcLightError
 from iclight_a1111.model_files import OFFICIAL_FILES, select_model
-from iclight_a1111.params import PARAMS, PARAMS_BY_KEY, Param
+from iclight_a1111.params import PARAMS, PARAMS_BY_KEY, Param, pasted_defaults
 from iclight_a1111.xyz_axes import axis_specs
 
 HOST = a1111_adapter.A1111Host()
@@ -64,6 +64,8 @@ def component(param: Param, is_img2img: bool):
     if param.kind == "number":
         return gr.Slider(param.minimum, param.maximum, value=param.default, step=param.step, label=param.label,
                          info=param.help, elem_id=elem_id)
+    if param.kind == "lights":
+        return gr.Textbox(value="", label=param.label, info=param.help, lines=2, elem_id=elem_id)
     if param.kind == "color":
         return gr.ColorPicker(value=param.default, label=param.label, info=param.help, elem_id=elem_id)
     return gr.Checkbox(value=param.default, label=param.label, info=param.help, elem_id=elem_id)
@@ -107,8 +109,10 @@ class IcLightScript(scripts.Script):
 
 
 def on_infotext_pasted(infotext: str, params: dict) -> None:
-    """IC-Light is on exactly when the infotext records an IC-Light model; the model as its dropdown label."""
+    """IC-Light is on exactly when the infotext records an IC-Light model; the model as its dropdown
+    label; the fields it leaves out at their defaults (only what differs from a default is written)."""
     model_key = PARAMS_BY_KEY["model"].infotext_key
+    params.update(pasted_defaults(params))
     params[PARAMS_BY_KEY["enabled"].infotext_key] = str(model_key in params)
     if model_key in params:
         params[model_key] = model_label_for(params[model_key])

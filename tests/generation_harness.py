@@ -16,9 +16,9 @@ ROOT = Path(__file__).parents[1]
 
 
 @functools.lru_cache(maxsize=None)
-def script_module():
-    """scripts/iclight.py, imported from its path as A1111's script loader does."""
-    spec = importlib.util.spec_from_file_location("iclight_script", ROOT / "scripts" / "iclight.py")
+def script_module(name="iclight"):
+    """scripts/<name>.py, imported from its path (once) as A1111's script loader does."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -8,6 +8,7 @@ from PIL import Image
 
 from iclight_a1111.errors import IcLightError
 from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args
+from iclight_a1111.placed_lights import parse_lights
 
 
 def png_base64(array, data_url=False):
@@ -68,17 +69,52 @@ def infotext_keys(values, variant, is_img2img):
     return {k.removeprefix("IC-Light ") for k in infotext_entries({**defaults(), **values}, variant, is_img2img)}
 
 
-def test_infotext_records_only_the_parameters_the_generation_used():
-    common = {"model", "remove background", "extra outputs", "restore detail"}
-    assert infotext_keys({"light": "Left"}, "fc", True) == common | {
-        "light", "light color", "shadow color", "falloff", "reinforce foreground", "normal map"}
-    assert infotext_keys({"light": "None"}, "fc", True) == common | {"light", "normal map"}
-    assert infotext_keys({"light": "Custom"}, "fc", True) == common | {"light", "reinforce foreground", "normal map"}
-    assert infotext_keys({}, "fc", False) == common
-    assert infotext_keys({}, "fbc", False) == common | {"background"}
-    assert infotext_keys({"restore_detail": True}, "fbc", True) == common | {"background", "detail blur size", "detail source"}
-    assert infotext_keys({"normal_map": True}, "fc", True) == common | {
-        "light color", "shadow color", "falloff", "reinforce foreground", "normal map", "normal sigma"}
+def test_infotext_records_what_defines_the_result_and_what_differs_from_its_default():
+    assert infotext_keys({"light": "Left"}, "fc", True) == {"model", "light"}, "defaults were written"
+    assert infotext_keys({}, "fc", False) == {"model"}
+    assert infotext_keys({}, "fbc", False) == {"model"}
+    assert infotext_keys({"background_source": "Top"}, "fbc", False) == {"model", "background"}
+    assert infotext_keys({"remove_background": True, "falloff": 2.0}, "fc", True) == {
+        "model", "light", "remove background", "falloff"}
+    assert infotext_keys({"falloff": 2.0, "light": "None"}, "fc", True) == {"model", "light"}, \
+        "a parameter the generation did not use was written"
+    assert infotext_keys({"restore_detail": True, "detail_size": 7}, "fbc", True) == {
+        "model", "restore detail", "detail blur size"}
+    assert infotext_keys({"normal_map": True, "light_color": "#ff0000"}, "fc", True) == {
+        "model", "normal map", "light color"}
+    assert infotext_keys({"light": "Placed", "lights": parse_lights("0.5,0.5,0.5,#ffffff,1"), "light_color": "#ff0000"}, "fc", True) \
+        == {"model", "light", "lights"}, "placed lights have their own colours: the light colour is not used"
+
+
+def test_pasting_an_iclight_infotext_sets_every_field_it_leaves_out_to_its_default():
+    from iclight_a1111.params import pasted_defaults
+
+    pasted = pasted_defaults({"IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Top"})
+    assert pasted["IC-Light remove background"] == "False" and pasted["IC-Light falloff"] == "1.0"
+    assert pasted["IC-Light lights"] == "" and "IC-Light light" not in pasted and "IC-Light model" not in pasted
+    assert pasted_defaults({"Steps": "20"}) == {}, "an infotext without IC-Light changed the IC-Light fields"
+
+
+def test_visibility_rules_follow_the_schema():
+    from iclight_a1111.params import shown_keys
+
+    def shown(variant, is_img2img, **values):
+        return shown_keys({**defaults(), **values}, variant, is_img2img)
+
+    light_controls = {"light", "light_color", "shadow_color", "falloff"}
+    fc_img2img = shown("fc", True)
+    assert light_controls <= fc_img2img and "lights" not in fc_img2img and "light_map" not in fc_img2img
+    assert not {"background_source", "background", "foreground", "detail_size", "detail_source", "normal_sigma"} & fc_img2img
+    assert not light_controls & shown("fc", False), "light controls shown in txt2img, where no light map is used"
+    assert not light_controls & shown("fbc", True), "light controls shown with an fbc model"
+    assert {"background_source", "background", "foreground"} <= shown("fbc", False)
+    assert "background" not in shown("fbc", False, background_source="Left"), "the upload shown for a gradient"
+    assert not {"background_source", "background"} & shown("fc", False), "fbc background controls shown with fc"
+    assert "light_map" in shown("fc", True, light="Custom") and "light_map" not in shown("fc", True, light="Top")
+    assert "lights" in shown("fc", True, light="Placed")
+    assert {"detail_size", "detail_source"} <= shown("fc", True, restore_detail=True)
+    assert "normal_sigma" in shown("fc", True, normal_map=True)
+    assert {"model", "remove_background", "extra_outputs", "restore_detail"} <= shown("fbc", False) & fc_img2img
 
 
 def test_infotext_has_the_model_hash_and_never_images():

@@ -21,7 +21,7 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
         assert len(inputs) == len(PARAMS)
         assert [type(i).__name__ for i in inputs] == [
             "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox",
-            "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider"]
+            "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
         assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"
 
@@ -75,9 +75,20 @@ def test_pasted_infotext_enables_iclight_and_restores_the_model_label(a1111):
     assert values["IC-Light enabled"] is True
     assert values["IC-Light model"] == "iclight_sd15_fc.safetensors [fc/fcon]"
     assert (values["IC-Light light"], values["IC-Light falloff"]) == ("Bottom", 2.0)
-    assert values["IC-Light background"] is None, "an fc generation restored an fbc-only field"
+    assert values["IC-Light background"] == "Upload", "an fbc-only field left out of an fc infotext is not its default"
     plain = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, {"Steps": "20"})))
     assert plain["IC-Light enabled"] is False
+
+
+def test_pasting_an_infotext_without_a_field_sets_it_to_its_default(a1111):
+    from modules.infotext_utils import paste_values
+
+    script_module()
+    script, _ = panels()["img2img"]
+    params = {"IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Top"}
+    values = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, params)))
+    assert (values["IC-Light falloff"], values["IC-Light remove background"], values["IC-Light lights"]) == (1.0, False, ""), \
+        "fields the infotext leaves out keep the panel's state instead of their defaults"
 
 
 class FakeXyzGrid(ModuleType):
@@ -93,6 +104,20 @@ class FakeXyzGrid(ModuleType):
 
         self.AxisOption = AxisOption
 
+    @staticmethod
+    def cell(p, *axis_values):
+        """One grid cell as `XYZGrid.run`'s `cell` makes it (scripts/xyz_grid.py v1.10.1 ~707-727): a
+        shallow `copy(p)` (so every cell shares `p`'s `extra_generation_params` dict), each axis'
+        `apply(pc, value, values)`, then `process_images(pc)`."""
+        from copy import copy
+
+        from modules import processing
+
+        pc = copy(p)
+        for option, value in axis_values:
+            option.apply(pc, value, [value])
+        return processing.process_images(pc)
+
 
 @pytest.fixture
 def xyz_axes(a1111):
@@ -103,16 +128,16 @@ def xyz_axes(a1111):
     scripts.scripts_data.append(scripts.ScriptClassData(script_class, "xyz_grid.py", "", xyz))
     try:
         script_module().add_xyz_axes()
-        yield {o.label: o for o in xyz.axis_options}
+        yield {**{o.label: o for o in xyz.axis_options}, "cell": xyz.cell}
     finally:
         scripts.scripts_data.clear()
 
 
 def test_xyz_axes_cover_model_light_enabled_and_background(xyz_axes):
-    assert set(xyz_axes) == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background",
+    assert set(xyz_axes) - {"cell"} == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background",
                              "IC-Light falloff", "IC-Light restore detail", "IC-Light detail blur size",
                              "IC-Light detail source", "IC-Light reinforce foreground", "IC-Light normal map",
-                             "IC-Light normal sigma"}
+                             "IC-Light normal sigma", "IC-Light lights"}
     assert xyz_axes["IC-Light detail blur size"].type is int
     assert xyz_axes["IC-Light falloff"].type is float
     assert xyz_axes["IC-Light model"].choices() == ["iclight_sd15_fbc.safetensors", "iclight_sd15_fc.safetensors"]
@@ -140,6 +165,39 @@ def test_xyz_axis_values_are_what_the_generation_uses(a1111, xyz_axes):
     xyz_axes["IC-Light enabled"].apply(p, "False", None)
     processing.process_images(p)
     assert "IC-Light model" not in p.extra_generation_params
+
+
+def test_xyz_cells_sharing_one_p_write_exactly_their_own_iclight_keys(a1111, xyz_axes):
+    cell = xyz_axes["cell"]
+    p = img2img([{"enabled": True, "light": "Left", "background_source": "Ambient"}], [pil(subject())], steps=2,
+                denoising_strength=0.9)
+    p.extra_generation_params["Other extension"] = "kept"
+    shared = p.extra_generation_params
+
+    texts = [cell(p, (xyz_axes["IC-Light model"], model), (xyz_axes["IC-Light enabled"], enabled)).infotexts[0]
+             for model, enabled in (("iclight_sd15_fc.safetensors", "True"), ("iclight_sd15_fc.safetensors", "False"),
+                                    ("iclight_sd15_fbc.safetensors", "True"))]
+    assert "IC-Light light: Left" in texts[0]
+    assert "IC-Light" not in texts[1], f"a cell with IC-Light off kept the previous cell's keys: {texts[1]}"
+    assert "IC-Light model: iclight_sd15_fbc.safetensors" in texts[2]
+    assert "IC-Light light" not in texts[2], f"an fbc cell carries the fc cell's light: {texts[2]}"
+    assert all("Other extension: kept" in t for t in texts), "another extension's key was dropped"
+    assert not any(k.startswith("IC-Light") for k in shared), "the cells wrote into the dict of the plot's p"
+
+
+def test_xyz_lights_axis_sweeps_a_placed_light(a1111, xyz_axes):
+    import csv
+
+    from iclight_a1111.placed_lights import parse_lights
+
+    field = '"0.2,0.5,0.4,#ffffff,1", "0.8,0.5,0.4,#ffffff,1;0.5,0.1,0.2,#ff0000,2"'
+    values = [v.strip() for v in next(csv.reader([field], skipinitialspace=True))]  # as xyz_grid splits its field
+    p = img2img([{"light": "Placed"}], [pil(subject())], steps=2, denoising_strength=0.9)
+    for value in values:
+        processed = xyz_axes["cell"](p, (xyz_axes["IC-Light lights"], value))
+        assert f"IC-Light lights: {value}" in processed.infotexts[0]
+        assert xyz_axes["IC-Light lights"].type is str
+        assert parse_lights(value)
 
 
 def test_infotext_records_model_name_and_short_hash(a1111):

@@ -1,5 +1,12 @@
-"""Mirrors modules/script_callbacks.py (v1.10.1) lines 467-610 for the callbacks the extension registers:
-`on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`, `on_infotext_pasted`."""
+"""Mirrors modules/script_callbacks.py (v1.10.1) lines 253-259, 362-367 and 456-610 for the callbacks the
+extension registers: `on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`,
+`on_infotext_pasted`, `on_app_started`, `on_after_component`. As in A1111, the dispatchers of
+`app_started` and `after_component` report a callback's exception and go on (`report_exception`)."""
+import traceback
+
+reported_errors = []
+callbacks_app_started = []
+callbacks_after_component = []
 callbacks_list_unets = []
 callbacks_before_ui = []
 callbacks_ui_settings = []
@@ -56,3 +63,35 @@ def on_infotext_pasted(callback):
 def infotext_pasted_callback(infotext, params):
     for callback in callbacks_infotext_pasted:
         callback(infotext, params)
+
+
+def report_exception(callback, name):
+    reported_errors.append(f"Error executing callback {name} for {callback}\n{traceback.format_exc()}")
+
+
+def on_app_started(callback):
+    """`callback(demo, app)` runs once the webui started: `demo` is the gradio Blocks (None with
+    --nowebui), `app` the FastAPI app that already carries `/sdapi` (webui.py 38 and 119)."""
+    callbacks_app_started.append(callback)
+
+
+def app_started_callback(demo, app):
+    for callback in callbacks_app_started:
+        try:
+            callback(demo, app)
+        except Exception:
+            report_exception(callback, "app_started_callback")
+
+
+def on_after_component(callback):
+    """`callback(component, **kwargs)` runs after every gradio component is created, kwargs as given
+    to the component (`elem_id`, ...)."""
+    callbacks_after_component.append(callback)
+
+
+def after_component_callback(component, **kwargs):
+    for callback in callbacks_after_component:
+        try:
+            callback(component, **kwargs)
+        except Exception:
+            report_exception(callback, "after_component_callback")

@@ -1,0 +1,121 @@
+"""/iclight/v1/... on a FastAPI app wired as A1111 wires it: `app_started_callback(demo, app)` after
+the app exists (webui.py v1.10.1, 38 and 119), exercised with FastAPI's TestClient."""
+import base64
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation_harness import img2img, pil, script_module, subject
+from test_background_removal import random_released_file
+
+
+def decode_png(text):
+    return np.array(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def encode_png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture
+def client(a1111):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import script_callbacks
+
+    script_module("iclight_api")  # registers its app_started callback, as A1111's script loader would
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    assert not script_callbacks.reported_errors, script_callbacks.reported_errors
+    return TestClient(app)
+
+
+def test_models_lists_each_file_with_kind_label_hash_and_size(a1111, client):
+    import hashlib
+
+    shutil.copy(a1111.model_dir / "iclight_sd15_fc.safetensors", a1111.model_dir / "iclight_sd15_fcon.safetensors")
+    response = client.get("/iclight/v1/models")
+    assert response.status_code == 200, response.text
+    models = {m["name"]: m for m in response.json()["models"]}
+    assert {n: m["kind"] for n, m in models.items()} == {
+        "iclight_sd15_fbc.safetensors": "fbc", "iclight_sd15_fc.safetensors": "fc", "iclight_sd15_fcon.safetensors": "fcon"}
+    fc = a1111.model_dir / "iclight_sd15_fc.safetensors"
+    assert models[fc.name]["hash"] == hashlib.sha256(fc.read_bytes()).hexdigest()[:10]
+    assert models[fc.name]["size"] == fc.stat().st_size
+    assert models[fc.name]["label"] == "iclight_sd15_fc.safetensors [fc/fcon]"
+
+
+def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):
+    from modules import processing
+
+    from iclight_a1111 import a1111_adapter
+
+    settings = {"light": "Placed", "lights": [{"x": 0.3, "y": 0.7, "radius": 0.6, "color": "#ffd0a0", "intensity": 1.2}],
+                "shadow_color": "#101010", "falloff": 1.5}
+    response = client.post("/iclight/v1/light-map", json={**settings, "width": 128, "height": 64})
+    assert response.status_code == 200, response.text
+    served = decode_png(response.json()["image"])
+    assert served.shape == (64, 128, 3)
+
+    encoded = []
+    encode = a1111_adapter.encode_images
+    monkeypatch.setattr(a1111_adapter, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
+    p = img2img([settings], [pil(subject(64))], steps=2, denoising_strength=0.9, width=128, height=64)
+    processing.process_images(p)
+    assert any(np.array_equal(i, served) for batch in encoded for i in batch), \
+        "the endpoint's light map differs from the one the generation encoded"
+
+
+def test_light_map_of_a_preset_has_the_requested_size(client):
+    from iclight_a1111.light_maps import fc_light_map
+
+    response = client.post("/iclight/v1/light-map", json={"light": "Top Right", "width": 96, "height": 40})
+    assert np.array_equal(decode_png(response.json()["image"]), fc_light_map("Top Right", 96, 40))
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"light": "Placed"}, "'Placed' but no light was placed"),
+    ({"light": "Placed", "lights": [{"x": 2, "y": 0.5}]}, r"light 1: 'x' must be within 0\.\.1"),
+    ({"light": "Placed", "lights": [{"x": 0.5, "y": 0.5, "radius": 0}]}, "light 1: 'radius' must be positive"),
+    ({"light": "Sideways"}, "'light' must be one of"),
+    ({"light": "None"}, "there is no light map"),
+    ({"light": "Left", "width": 0}, "'width' must be a whole number of pixels within 8..4096"),
+    ({"light": "Left", "strength": 2}, r"Unknown light map argument\(s\): strength"),
+    ({"light": "Custom"}, "no light map was given"),
+])
+def test_light_map_refusals_are_400_with_the_generation_message(client, body, message):
+    import re
+
+    response = client.post("/iclight/v1/light-map", json=body)
+    assert response.status_code == 400, response.text
+    assert re.search(message, response.json()["detail"]), response.json()["detail"]
+
+
+def test_remove_background_returns_the_cut_out_the_generation_uses(a1111, client, tmp_path):
+    from iclight_a1111.background_removal import load_rmbg, predict_alpha
+
+    rmbg_folder = a1111.model_dir.parent / "rmbg"
+    rmbg_folder.mkdir()
+    rmbg = random_released_file(rmbg_folder / "model.safetensors")
+    person = subject(48, seed=3)
+    response = client.post("/iclight/v1/remove-background", json={"image": encode_png(person)})
+    assert response.status_code == 200, response.text
+    rgba = decode_png(response.json()["image"])
+    alpha = predict_alpha(load_rmbg(rmbg), person)
+    assert rgba.shape == (48, 48, 4) and np.array_equal(rgba[..., :3], person)
+    assert np.array_equal(rgba[..., 3], (alpha * 255).round().astype(np.uint8)), "the alpha is not the remover's"
+
+
+@pytest.mark.parametrize("body,message", [
+    ({}, "needs 'image'"),
+    ({"image": "%%%"}, "the string is not valid base64"),
+    ({"image": encode_png(np.zeros((4, 4, 3), np.uint8)), "mode": "fast"}, "Unknown remove-background argument(s): mode"),
+])
+def test_remove_background_refusals_are_400(client, body, message):
+    response = client.post("/iclight/v1/remove-background", json=body)
+    assert response.status_code == 400 and message in response.json()["detail"], response.text
