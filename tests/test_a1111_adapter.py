@@ -51,17 +51,6 @@ def test_a1111_reloading_the_checkpoint_deactivates_iclight_first(a1111):
     assert parameter_fingerprint(a1111.unet) == before
 
 
-def test_a_generation_moves_no_checkpoint_weights_and_caches_in_place(a1111, monkeypatch):
-    from modules import devices, processing
-
-    calls = []
-    monkeypatch.setattr(a1111.unet, "to", lambda *a, **k: calls.append(("to", a)))
-    monkeypatch.setattr(devices, "torch_gc", lambda: calls.append("torch_gc"))
-    for _ in range(2):
-        processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=2))
-    assert calls == [], f"the checkpoint UNet was moved or memory collected per generation: {calls}"
-
-
 @pytest.fixture
 def on_meta_device(a1111, monkeypatch):
     """The checkpoint UNet on a stand-in accelerator (no data: placement only), cache off."""
@@ -71,6 +60,49 @@ def on_meta_device(a1111, monkeypatch):
     monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
     a1111.sd_model.model.diffusion_model = a1111.unet.to(META)
     return a1111
+
+
+def record_tensor_moves(monkeypatch) -> list[tuple[str, str, tuple]]:
+    """Every move of a tensor to another device, at the tensor level (`Tensor.to`, `.cpu`, `.cuda`;
+    `Module.to` goes through `Tensor.to`): (from, to, shape)."""
+    moves = []
+    for name in ("to", "cpu", "cuda"):
+        original = getattr(torch.Tensor, name)
+
+        def recording(self, *args, _original=original, **kwargs):
+            result = _original(self, *args, **kwargs)
+            if isinstance(result, torch.Tensor) and result.device != self.device:
+                moves.append((self.device.type, result.device.type, tuple(self.shape)))
+            return result
+
+        monkeypatch.setattr(torch.Tensor, name, recording)
+    return moves
+
+
+def test_keep_mode_moves_no_checkpoint_weight_and_nothing_at_all_once_cached(on_meta_device, monkeypatch):
+    """Two generations' activations, the checkpoint on the stand-in accelerator: the first moves only
+    the file's offsets onto it, the second nothing; no memory collection per generation."""
+    from modules import devices, shared
+
+    from iclight_a1111 import concat_unet
+
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
+    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, True)
+    # The cache key samples weight values, which a meta tensor has none of; names and shapes stand in.
+    monkeypatch.setattr(concat_unet, "unet_fingerprint", lambda unet: str([p.shape for p in unet.parameters()]))
+    collected = []
+    monkeypatch.setattr(devices, "torch_gc", lambda: collected.append("torch_gc"))
+    moves = record_tensor_moves(monkeypatch)
+    per_generation = []
+    for _ in range(2):
+        on_meta_device.activate("fc")
+        on_meta_device.deactivate()
+        per_generation.append(moves[:])
+        moves.clear()
+    first, second = per_generation
+    assert first and all(move[:2] == ("cpu", "meta") for move in first), f"first activation moved {first}"
+    assert second == [], f"a cached activation in keep mode moved {len(second)} tensors: {second[:3]}"
+    assert collected == [], "memory collected per generation"
 
 
 def test_keep_setting_merges_on_the_device_and_moves_no_checkpoint_weight(on_meta_device, monkeypatch):
@@ -126,20 +158,59 @@ def test_cached_activation_in_keep_mode_moves_zero_bytes(a1111, monkeypatch):
 
 
 @pytest.mark.parametrize("medvram", [True, False])
-def test_generation_under_medvram_and_lowvram_hooks_parks_and_restores_exactly(a1111, medvram):
-    """The hooks of modules/lowvram.py run (on the CPU here: the moves between devices are recorded by
-    the park test above); the checkpoint is parked and restored bit for bit, the hooks still in place."""
-    from modules import lowvram, processing
+def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_its_module(a1111, monkeypatch, medvram):
+    """The hooks of modules/lowvram.py move modules between RAM and the accelerator while IC-Light
+    runs; each checkpoint parameter must go back as its own object to the device its module is on
+    when IC-Light ends, where the hooks expect it. The accelerator is the meta device: the hooks'
+    moves are real (what comes back from it comes back as zeros); IC-Light's moves of checkpoint
+    weights are recorded, not made (a parameter's data cannot be swapped in place between a CPU and
+    a meta tensor)."""
+    from modules import devices, lowvram
 
+    from iclight_a1111 import concat_unet, device_moves
+
+    class Asked(device_moves.DeviceMoves):
+        def to(self, tensor, device):
+            asked.append(torch.device(device))
+            if restoring or tensor.is_meta:  # a checkpoint weight: moving it is only asked for
+                return tensor
+            return super().to(tensor, device)
+
+    asked, restoring = [], False
+    monkeypatch.setattr(concat_unet, "DeviceMoves", Asked)
+    monkeypatch.setattr(devices, "device", META)
+    for name in ("to", "cpu"):
+        original = getattr(torch.Tensor, name)
+
+        def zeros_from_meta(self, *args, _original=original, **kwargs):
+            try:
+                return _original(self, *args, **kwargs)
+            except NotImplementedError:  # "Cannot copy out of meta tensor"
+                return _original(torch.zeros(self.shape, dtype=self.dtype), *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, zeros_from_meta)
     lowvram.module_in_gpu = None
     lowvram.setup_for_low_vram(a1111.sd_model, use_medvram=medvram)
     assert a1111_adapter.placement(a1111.unet) == "park", "--medvram/--lowvram must park the checkpoint in RAM"
-    before = parameter_fingerprint(a1111.unet)
-    p = txt2img([{"enabled": True, "foreground": subject()}], steps=2)
-    processing.process_images(p)
-    assert p.extra_generation_params["IC-Light model"] == "iclight_sd15_fc.safetensors"
+    originals = dict(a1111.unet.named_parameters())
+
+    unet = a1111.activate("fc")
+    x, t, c = torch.randn(2, 4, 8, 8, device=META), torch.full((2,), 500, device=META), torch.randn(2, 77, 768, device=META)
+    with unet.concat_latents(torch.randn(2, 4, 8, 8, device=META)):
+        for _ in range(2):
+            a1111.sd_model.model(x, t, c_crossattn=[c])
+    left_by_hooks = [p.device for p in a1111.unet.parameters()]
+    asked.clear()
+    restoring = True
+    a1111.deactivate()
+
     assert lowvram.module_in_gpu is not None, "the lowvram hooks did not run"
-    assert parameter_fingerprint(a1111.unet) == before
+    assert META in left_by_hooks and (medvram or torch.device("cpu") in left_by_hooks), \
+        f"the hooks did not spread the UNet over both devices: {set(left_by_hooks)}"
+    names = list(originals)
+    wrong = [f"{n}: {a} (module on {d})" for n, a, d in zip(names, asked, left_by_hooks) if a != d]
+    assert len(asked) == len(names) and not wrong, f"{len(wrong)} weights sent elsewhere than their module: {wrong[:3]}"
+    assert all(p is originals[n] for n, p in a1111.unet.named_parameters()), "checkpoint parameter objects not restored"
 
 
 def test_automatic_placement_keeps_on_a_device_without_separate_vram(a1111):

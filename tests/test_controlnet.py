@@ -32,11 +32,22 @@ def test_controlnet_forward_on_the_unet_object_gives_the_same_latents_as_plain_i
     assert torch.equal(plain, hooked), f"max |diff| {(plain - hooked).abs().max():.3g} with a zero-weight ControlNet"
 
 
-def test_controlnet_acts_on_iclight_and_its_control_model_sees_four_channels(a1111, control_model):
+def test_controlnet_acts_on_iclight_and_its_control_model_gets_the_latent_without_the_concat(a1111, control_model):
+    """Per UNet call, the checkpoint's first conv gets x with IC-Light's latents appended, and the
+    control model that very x alone."""
     before = parameter_fingerprint(a1111.unet)
     plain = relight(a1111)
-    controlled = relight(a1111, control_weight=1.0, control_model=control_model)
+    first_conv_inputs = []
+    record = a1111.unet.input_blocks[0][0].register_forward_hook(lambda m, args, out: first_conv_inputs.append(args[0]))
+    try:
+        controlled = relight(a1111, control_weight=1.0, control_model=control_model)
+    finally:
+        record.remove()
     assert not torch.allclose(plain, controlled), "the ControlNet residuals changed nothing"
-    assert set(control_model.seen_x_channels) == {4}, f"control model got x with {control_model.seen_x_channels} channels"
+    seen = control_model.seen_x
+    assert len(seen) == len(first_conv_inputs) > 0, f"{len(seen)} control model calls for {len(first_conv_inputs)} UNet calls"
+    for x, unet_x in zip(seen, first_conv_inputs):
+        assert x.shape[1] == 4 and unet_x.shape[1] == 8, f"control model got {x.shape[1]} channels, the UNet {unet_x.shape[1]}"
+        assert torch.equal(unet_x[:, :4], x), "the control model and the UNet got different latents"
     assert parameter_fingerprint(a1111.unet) == before
     assert not a1111.unet.input_blocks[0][0]._forward_pre_hooks, "the first-conv hook outlived the generation"

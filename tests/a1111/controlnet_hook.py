@@ -17,10 +17,10 @@ class ControlModel(torch.nn.Module):
     def __init__(self, encoder: UNetModel):
         super().__init__()
         self.encoder = encoder
-        self.seen_x_channels = []
+        self.seen_x = []
 
     def forward(self, x, hint, timesteps, context):
-        self.seen_x_channels.append(x.shape[1])
+        self.seen_x.append(x.detach().clone())
         enc = self.encoder
         emb = enc.time_embed(timestep_embedding(timesteps, enc.model_channels, repeat_only=False))
         h, outs = x + hint, []
