@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 from modules import call_queue, devices, hashes, modelloader, paths, sd_hijack, sd_models, sd_unet, shared
 from modules.images import save_image as save_webui_image
 
@@ -27,6 +28,7 @@ from .model_files import (
     verify_download,
 )
 from .offset_files import file_source
+from .progress import task, tracked, use
 from .row_alignment import route_concat_latents
 from .vae_encoding import encode_latents
 
@@ -37,6 +39,34 @@ PLACEMENT_CHOICES = {"Automatic": None, "Keep on GPU": "keep", "Park in RAM": "p
 VRAM_HEADROOM = 2 * 2**30  # left free for sampling at about 512x640 after a second UNet
 MERGED_WEIGHTS = MergedWeightsCache()
 BACKGROUND_REMOVER: dict[tuple[str, int], RmbgNet] = {}  # the loaded net, kept in RAM between uses
+
+
+class WebuiProgress:
+    """IC-Light's long work in A1111's progress bar (`shared.state`: its text and the steps of the
+    current job, which the sampler resets when it starts) and in the console (tqdm)."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def begin(self, text: str, total: int) -> None:
+        self.bar = tqdm(total=total, desc=text, leave=False)
+        shared.state.textinfo = text
+        shared.state.sampling_steps, shared.state.sampling_step = total, 0
+
+    def advance(self, steps: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(steps)
+        shared.state.sampling_step += steps
+
+    def end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = None
+        shared.state.textinfo = None
+        shared.state.sampling_step = 0
+
+
+use(WebuiProgress())
 
 
 class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
@@ -167,7 +197,8 @@ def download_official(name: str) -> ModelFile:
     """Fetch an official IC-Light file with A1111's downloader (progress in the console), verified."""
     folder = model_folders()[0]
     try:
-        path = modelloader.load_file_from_url(RELEASE_URL + name, model_dir=str(folder), file_name=name)
+        with task(f"IC-Light: downloading {name}"):
+            path = modelloader.load_file_from_url(RELEASE_URL + name, model_dir=str(folder), file_name=name)
     except Exception as e:
         raise IcLightError(f"Could not download {name} ({e}). {download_hint(name, folder)}") from e
     return verify_download(Path(path), OFFICIAL_FILES[name])
@@ -179,7 +210,8 @@ def background_remover() -> RmbgNet:
     path = find_rmbg_file([rmbg_folder, *model_folders()])
     if path is None:
         try:
-            path = Path(modelloader.load_file_from_url(RMBG_URL, model_dir=str(rmbg_folder), file_name=RMBG_FILE_NAME))
+            with task(f"IC-Light: downloading the background remover ({RMBG_FILE_NAME})"):
+                path = Path(modelloader.load_file_from_url(RMBG_URL, model_dir=str(rmbg_folder), file_name=RMBG_FILE_NAME))
         except Exception as e:
             raise IcLightError(
                 f"Background removal needs the RMBG-1.4 model and it could not be downloaded ({e}). "
@@ -289,7 +321,7 @@ class A1111Host:
         net = background_remover()
         net.to(devices.device)
         try:
-            return [predict_alpha(net, image, devices.device) for image in images]
+            return [predict_alpha(net, image, devices.device) for image in tracked(images, "IC-Light: removing the background")]
         finally:
             net.to(devices.cpu)
             devices.torch_gc()

@@ -13,12 +13,12 @@ from PIL import Image
 
 from .errors import IcLightError
 from .generation import light_map_image
+from .light_preview import DEFAULT_OUTPUT_SIZE
 from .model_files import ModelFile
 from .params import decode_image, values_from_args
 
 PREFIX = "/iclight/v1"
 LIGHT_MAP_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "light_map")
-DEFAULT_SIZE = (512, 640)
 MAX_SIDE = 4096
 
 
@@ -60,7 +60,7 @@ def light_map(payload: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(payload) - {*LIGHT_MAP_KEYS, "width", "height"})
     if unknown:
         raise IcLightError(f"Unknown light map argument(s): {', '.join(unknown)}. Known: {', '.join((*LIGHT_MAP_KEYS, 'width', 'height'))}.")
-    width, height = side(payload, "width", DEFAULT_SIZE[0]), side(payload, "height", DEFAULT_SIZE[1])
+    width, height = side(payload, "width", DEFAULT_OUTPUT_SIZE[0]), side(payload, "height", DEFAULT_OUTPUT_SIZE[1])
     values = values_from_args([{k: v for k, v in payload.items() if k in LIGHT_MAP_KEYS}])
     if values["light"] == "None":
         raise IcLightError("IC-Light light 'None' keeps the img2img picture as the initial image: there is no light map.")

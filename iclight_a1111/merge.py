@@ -5,6 +5,7 @@ import torch
 
 from .lora_bookkeeping import original_parameters
 from .offset_files import IcLightOffsets
+from .progress import tracked
 
 
 def widen_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -27,7 +28,7 @@ def merge_offsets(
     """
     merged = {}
     with torch.no_grad():
-        for name, base, param in original_parameters(unet):
+        for name, base, param in tracked(original_parameters(unet), "IC-Light: reading and merging weights"):
             target = torch.device(device) if device is not None else param.device
             offset = offsets.tensors[name].to(target)
             base = base.to(target, torch.float32)

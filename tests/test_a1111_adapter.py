@@ -259,11 +259,39 @@ def test_settings_are_registered_and_a_checkpoint_load_releases_the_cache(a1111)
     assert {a1111_adapter.CACHE_OPTION, a1111_adapter.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
     assert shared.opts.data_labels[a1111_adapter.PLACEMENT_OPTION].component_args["choices"] == [
         "Automatic", "Keep on GPU", "Park in RAM"]
+    for key in (a1111_adapter.CACHE_OPTION, a1111_adapter.PLACEMENT_OPTION):
+        info = shared.opts.data_labels[key]
+        # A1111 lists a section without a category_id under "Uncategorized"; "sd" is "Stable Diffusion".
+        assert (info.section, info.category_id) == (("iclight", "IC-Light"), "sd"), f"{key} is not under Stable Diffusion"
     a1111.activate("fc")
     a1111.deactivate()
     assert a1111_adapter.MERGED_WEIGHTS.weights is not None
     script_callbacks.model_loaded_callback(a1111.sd_model)
     assert a1111_adapter.MERGED_WEIGHTS.weights is None, "the merged weights of the old checkpoint are still held"
+
+
+def test_first_activation_shows_reading_and_merging_in_the_progress_bar(a1111, monkeypatch):
+    from modules import shared
+
+    seen = []
+
+    class WatchedState(type(shared.state)):
+        def __setattr__(self, name, value):
+            seen.append((name, value))
+            super().__setattr__(name, value)
+
+    monkeypatch.setattr(shared, "state", WatchedState())
+    a1111.activate("fc")
+    a1111.deactivate()
+    parameters = len(list(a1111.unet.parameters()))
+    assert ("textinfo", "IC-Light: reading and merging weights") in seen
+    assert ("sampling_steps", parameters) in seen and ("sampling_step", parameters) in seen, \
+        "the merge did not advance the job's steps to one per UNet parameter"
+    assert shared.state.textinfo is None and shared.state.sampling_step == 0, "the progress text was left behind"
+    seen.clear()
+    a1111.activate("fc")  # cached: nothing read or merged, nothing to report
+    a1111.deactivate()
+    assert ("textinfo", "IC-Light: reading and merging weights") not in seen
 
 
 def test_without_hashing_fc_and_fcon_files_never_share_merged_weights(a1111, monkeypatch):

@@ -38,6 +38,8 @@ def test_colours_intensities_and_the_shadow_add():
     both = placed_light_map((light(*at, color="#640000"), light(*at, color="#003200", intensity=2.0)),
                             width, height, (0, 0, 40), 1.0).astype(int)
     assert tuple(red[30, 20]) == (100, 0, 0) and tuple(green[30, 20]) == (0, 100, 0)
+    blue = placed_light_map((light(*at, color="#0000c8", intensity=0.5),), width, height, BLACK, 1.0).astype(int)
+    assert tuple(blue[30, 20]) == (0, 0, 100), "intensity does not scale the light's colour"
     assert tuple(both[30, 20]) == (100, 100, 40), "lights and shadow colour did not add at the light's centre"
     assert np.abs(both - (red + green + [0, 0, 40])).max() <= 1, "lights do not add everywhere"
 

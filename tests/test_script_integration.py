@@ -20,7 +20,7 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
             inputs = script.ui(is_img2img)
         assert len(inputs) == len(PARAMS)
         assert [type(i).__name__ for i in inputs] == [
-            "InputAccordion", "Dropdown", "Radio", "Image", "Image", "Radio", "Image", "Checkbox", "Checkbox",
+            "InputAccordion", "Dropdown", "Dropdown", "Image", "Image", "Dropdown", "Image", "Checkbox", "Checkbox",
             "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
         assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"

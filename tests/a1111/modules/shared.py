@@ -1,8 +1,10 @@
 """Mirrors modules/shared.py (v1.10.1): the globals the extension reads.
 
 `sd_model` is set by the tests to a real ldm LatentDiffusion; `opts` carries the settings
-CFGDenoiser, sampling and image saving read, with A1111's defaults; `opts.add_option` and
-`OptionInfo` as modules/options.py has them (the arguments the extension passes, kept).
+CFGDenoiser, sampling and image saving read, with A1111's defaults; `opts.add_option`,
+`OptionInfo` (with `.info`) and `options_section` as modules/options.py has them (lines 13-74,
+256-259); `state` with the progress fields of modules/shared_state.py (lines 16-27), which
+modules/progress.py (102-108) turns into the progress bar.
 """
 from types import SimpleNamespace
 
@@ -11,9 +13,38 @@ cmd_opts = SimpleNamespace(iclight_dir=None, no_hashing=False, lowvram=False, me
 
 
 class OptionInfo:
-    def __init__(self, default=None, label="", component=None, component_args=None, onchange=None, section=None, **kwargs):
+    def __init__(self, default=None, label="", component=None, component_args=None, onchange=None, section=None,
+                 refresh=None, comment_before="", comment_after="", infotext=None, restrict_api=False, category_id=None):
         self.default, self.label, self.component, self.component_args = default, label, component, component_args
-        self.onchange, self.section = onchange, section
+        self.onchange, self.section, self.category_id = onchange, section, category_id
+        self.comment_after = comment_after
+
+    def info(self, info):
+        self.comment_after += f"<span class='info'>({info})</span>"
+        return self
+
+
+def options_section(section_identifier, options_dict):
+    """A (id, label) or (id, label, category id) section given to each option."""
+    for v in options_dict.values():
+        if len(section_identifier) == 2:
+            v.section = section_identifier
+        elif len(section_identifier) == 3:
+            v.section = section_identifier[0:2]
+            v.category_id = section_identifier[2]
+    return options_dict
+
+
+class State:
+    job = ""
+    job_no = 0
+    job_count = 0
+    sampling_step = 0
+    sampling_steps = 0
+    textinfo = None
+
+
+state = State()
 
 
 class Options(SimpleNamespace):

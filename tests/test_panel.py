@@ -1,0 +1,142 @@
+"""The panel: controls shown by the schema's rules, the light-map preview and its clicks, the A1111
+components it reads (through `on_after_component`), paste restoring hidden fields."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from generation_harness import script_module, subject
+from iclight_a1111.light_preview import preview_image, preview_size, values_for_preview
+from iclight_a1111.params import PARAMS, defaults
+from iclight_a1111.placed_lights import parse_lights
+
+
+def build(is_img2img, a1111_components=()):
+    """A panel built as A1111 builds it: its own components first (announced to `on_after_component`
+    callbacks, as A1111's patched gradio constructor does), then the script's `ui`."""
+    import gradio as gr
+    from modules import script_callbacks
+
+    module = script_module()
+    module.WATCHED.clear()
+    with gr.Blocks():
+        made = {}
+        for elem_id, make in a1111_components:
+            made[elem_id] = make(elem_id)
+            script_callbacks.after_component_callback(made[elem_id], elem_id=elem_id)
+        script = module.IcLightScript()
+        script.ui(is_img2img)
+    return script.panel, made
+
+
+def visible(panel):
+    return {key for key, c in panel.inputs.items() if c.visible and key != "enabled"}
+
+
+def test_img2img_fc_at_defaults_shows_only_model_and_light_controls(a1111):
+    panel, _ = build(True)
+    assert visible(panel) == {"model", "light", "light_color", "shadow_color", "falloff", "remove_background",
+                              "restore_detail", "reinforce_foreground", "normal_map", "extra_outputs"}
+    assert panel.preview.visible and not panel.lights_column.visible
+    assert len(visible(panel)) <= len(PARAMS) // 2 + 1, "the panel shows about as much as before"
+
+
+def test_txt2img_shows_the_foreground_upload_and_no_light_controls(a1111):
+    panel, _ = build(False)
+    assert {"foreground", "remove_background"} <= visible(panel)
+    assert not {"light", "light_color", "light_map", "background", "background_source"} & visible(panel)
+    assert not panel.preview.visible
+
+
+def updates_by_key(panel, **values):
+    args = {**{k: defaults()[k] for k in panel.value_keys}, "model": "iclight_sd15_fc.safetensors [fc/fcon]", **values}
+    updates = panel.visibility(*[args[k] for k in panel.value_keys])
+    return {k for k, u in zip(panel.toggled + ["preview", "lights_column"], updates) if u["visible"]}
+
+
+def test_visibility_follows_model_kind_light_and_options(a1111):
+    txt2img, _ = build(False)
+    fbc = updates_by_key(txt2img, model="iclight_sd15_fbc.safetensors [fbc]")
+    assert {"background_source", "background"} <= fbc and "light" not in fbc
+    assert "background" not in updates_by_key(txt2img, model="iclight_sd15_fbc.safetensors [fbc]", background_source="Top")
+    img2img, _ = build(True)
+    assert {"light_map"} <= updates_by_key(img2img, light="Custom")
+    assert {"lights", "lights_column"} <= updates_by_key(img2img, light="Placed")
+    assert {"detail_size", "detail_source"} <= updates_by_key(img2img, restore_detail=True)
+    assert "normal_sigma" in updates_by_key(img2img, normal_map=True)
+    assert "preview" not in updates_by_key(img2img, model="iclight_sd15_fbc.safetensors [fbc]")
+
+
+def test_visibility_follows_every_change_a_paste_makes(a1111):
+    """A paste or "Send to" sets hidden fields too; the change events of the fields that decide
+    visibility then show the controls that apply."""
+    import gradio as gr
+
+    script = script_module().IcLightScript()
+    with gr.Blocks() as blocks:
+        script.ui(True)
+    panel = script.panel
+    outputs = [c._id for c in [panel.inputs[k] for k in panel.toggled] + [panel.preview, panel.lights_column]]
+    wired = {target for dep in blocks.dependencies if dep["trigger"] == "change" and dep["outputs"] == outputs
+             for target in dep["targets"]}
+    deciding = {panel.inputs[k]._id for k in ("model", "light", "normal_map", "restore_detail", "background_source")}
+    assert deciding <= wired, "a field that decides visibility does not update it when a paste sets it"
+    fields = {key for _, key in script.infotext_fields}
+    assert {p.infotext_key for p in PARAMS if p.kind != "image"} == fields, "a hidden field is not restored by paste"
+
+
+def test_preview_is_the_light_map_at_the_output_aspect(a1111):
+    values = values_for_preview({"light": "Placed", "lights": "0.25,0.5,0.4,#ff8000,1"})
+    image = preview_image(values, 1024, 512, None)
+    assert image.shape == (128, 256, 3) and preview_size(512, 640) == (205, 256)
+    assert image[64, 64, 0] == 0 and image[64, 64, 1] == 0, "no dot marks the placed light"
+    assert tuple(image[64, 80]) > tuple(image[64, 200]), "the light is not where it was placed"
+    plain = preview_image(values_for_preview({"light": "Left"}), 512, 512, None)
+    from iclight_a1111.light_maps import fc_light_map
+
+    assert np.array_equal(plain, fc_light_map("Left", 256, 256)), "a preset's preview is not its light map"
+
+
+def test_preview_draws_the_subject_faintly_by_its_alpha(a1111):
+    person = subject(64, alpha=True)
+    values = values_for_preview({"light": "Ambient"})
+    image = preview_image(values, 512, 512, person).astype(int)
+    assert (image[0, 0] == 127).all(), "the subject's transparent surroundings were drawn"
+    centre = np.array(preview_image(values, 512, 512, None)[128, 128]).astype(int)
+    assert (image[128, 128] != centre).any(), "the subject is not drawn over the light map"
+
+
+def test_clicking_the_preview_places_a_light_and_chooses_placed(a1111):
+    panel, _ = build(True)
+    w, h = preview_size(512, 640)
+    text, light = panel.place("", "#ffd0a0", evt=SimpleNamespace(index=[w // 4, h // 2]))
+    assert light == "Placed"
+    (placed,) = parse_lights(text)
+    assert abs(placed.x - 0.25) < 0.01 and abs(placed.y - 0.5) < 0.01 and placed.color == "#ffd0a0"
+    text, _ = panel.place(text, "#ffffff", evt=SimpleNamespace(index=[0, 0]))
+    assert len(parse_lights(text)) == 2
+    from iclight_a1111.light_preview import lights_text_without_last
+
+    assert parse_lights(lights_text_without_last(text)) == (placed,)
+
+
+def test_preview_reads_the_img2img_size_and_picture_through_on_after_component(a1111):
+    import gradio as gr
+
+    components = [("img2img_width", lambda i: gr.Slider(64, 2048, value=768, elem_id=i)),
+                  ("img2img_height", lambda i: gr.Slider(64, 2048, value=384, elem_id=i)),
+                  ("img2img_image", lambda i: gr.Image(type="pil", image_mode="RGBA", elem_id=i))]
+    panel, made = build(True, components)
+    assert panel.size == [made["img2img_width"], made["img2img_height"]] and panel.picture == [made["img2img_image"]]
+    from PIL import Image
+
+    args = [defaults()[k] if k != "lights" else "" for k in script_module().PREVIEW_KEYS]
+    with_picture = panel.render_preview(*args, 768, 384, Image.fromarray(subject(64)))
+    without = panel.render_preview(*args, 768, 384, None)
+    assert with_picture.shape == (128, 256, 3), "the preview does not have the img2img output's aspect"
+    assert not np.array_equal(with_picture, without), "the img2img picture is not drawn over the preview"
+
+
+@pytest.mark.parametrize("label,variant", [("iclight_sd15_fbc.safetensors [fbc]", "fbc"), ("", "fc"), ("missing.safetensors", "fc")])
+def test_model_kind_from_the_dropdown_label(a1111, label, variant):
+    assert script_module().variant_of(label) == variant
