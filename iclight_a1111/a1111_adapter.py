@@ -79,7 +79,7 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
 
 def loaded_lora_networks() -> list[Any]:
     """The networks the built-in Lora extension applies to this batch; A1111 imports the extension's
-    code as the top-level module `networks`. None when that extension is off."""
+    code as the top-level module `networks`. Empty when that extension is off."""
     return list(getattr(sys.modules.get("networks"), "loaded_networks", None) or ())
 
 

@@ -303,8 +303,8 @@ def main() -> None:
           f"({first_peak / unet_mib:.2f} UNet copies)")
     print(f"6. checkpoint bit-identical after {3 * args.runs + 6} activate/deactivate cycles: {'pass' if identical else 'FAIL'}")
     gib = 2**30
-    print(f"7. one generation's activation + deactivation, device moves included ({device.type}; on a CPU "
-          "nothing can move):")
+    print(f"7. one generation's activation + deactivation, device moves included, the merge's too: offsets to the "
+          f"device, checkpoint weights to RAM when parked ({device.type}; on a CPU nothing can move):")
     for placement, note in (("keep", " (target after the first: 0)"), ("park", "")):
         print(f"                        {placement}: first {cycle_seconds[(placement, 'first')]:.3f} s moving "
               f"{moved[(placement, 'first')] / gib:.2f} GiB, cached {cycle_seconds[(placement, 'cached')]:.3f} s moving "

@@ -77,7 +77,7 @@ class IcLightUnet(torch.nn.Module):
             offsets = self.source.load()
             validate_offsets(offsets, shapes)
             # Parked, the merge happens in RAM: VRAM never holds the merged and the checkpoint UNet at once.
-            return merge_offsets(unet, offsets, "cpu" if self.placement == "park" else None)
+            return merge_offsets(unet, offsets, "cpu" if self.placement == "park" else None, moves=self.moves)
 
         if self.cache is None:
             merged = merge()

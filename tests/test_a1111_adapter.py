@@ -105,8 +105,11 @@ def test_keep_mode_moves_no_checkpoint_weight_and_nothing_at_all_once_cached(on_
     assert collected == [], "memory collected per generation"
 
 
-def test_keep_setting_merges_on_the_device_and_moves_no_checkpoint_weight(on_meta_device, monkeypatch):
+def test_keep_setting_merges_on_the_device_and_counts_the_offsets_brought_there(on_meta_device, monkeypatch):
+    """The only transfer of a first activation in keep mode is the file's offsets to the device; the
+    bench reports it with the rest."""
     from modules import shared
+    from safetensors import safe_open
 
     monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
     originals = dict(on_meta_device.unet.named_parameters())
@@ -114,7 +117,9 @@ def test_keep_setting_merges_on_the_device_and_moves_no_checkpoint_weight(on_met
     merged_devices = {p.device.type for p in on_meta_device.unet.parameters()}
     on_meta_device.deactivate()
     assert merged_devices == {"meta"}, f"merged weights on {merged_devices}, not on the generation device"
-    assert unet.moves.bytes == 0, f"{unet.moves.bytes} bytes of checkpoint weights moved"
+    with safe_open(str(on_meta_device.model_dir / "iclight_sd15_fc.safetensors"), "pt") as f:
+        offset_bytes = sum(f.get_tensor(k).numel() * f.get_tensor(k).element_size() for k in f.keys())
+    assert unet.moves.bytes == offset_bytes, f"{unet.moves.bytes} bytes counted, the offsets alone are {offset_bytes}"
     restored = dict(on_meta_device.unet.named_parameters())
     assert all(restored[n] is p and p.device == META for n, p in originals.items()), "checkpoint not restored in place"
 
@@ -139,7 +144,8 @@ def test_park_setting_parks_each_checkpoint_weight_in_ram_and_brings_it_back(a11
     before = parameter_fingerprint(a1111.unet)
     unet = a1111.activate("fc")
     assert unet.placement == "park"
-    assert asked == ["cpu", "cpu"] * count, "each weight: merged to the parameter's device, original parked in RAM"
+    assert asked == ["cpu"] * 4 * count, \
+        "each weight: its offset and base to RAM for the merge, merged to the parameter's device, original parked in RAM"
     asked.clear()
     a1111.deactivate()
     assert asked == ["cpu"] * count, "each original goes back to its replacement's device"
@@ -157,27 +163,12 @@ def test_cached_activation_in_keep_mode_moves_zero_bytes(a1111, monkeypatch):
     assert unet.moves.bytes == 0
 
 
-@pytest.mark.parametrize("medvram", [True, False])
-def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_its_module(a1111, monkeypatch, medvram):
-    """The hooks of modules/lowvram.py move modules between RAM and the accelerator while IC-Light
-    runs; each checkpoint parameter must go back as its own object to the device its module is on
-    when IC-Light ends, where the hooks expect it. The accelerator is the meta device: the hooks'
-    moves are real (what comes back from it comes back as zeros); IC-Light's moves of checkpoint
-    weights are recorded, not made (a parameter's data cannot be swapped in place between a CPU and
-    a meta tensor)."""
-    from modules import devices, lowvram
+def meta_as_accelerator(monkeypatch) -> None:
+    """Let CPU and meta tensors move both ways as CPU and CUDA ones do: what comes back from the meta
+    device comes back as zeros, and a parameter's data is swapped in place (`param.data = ...`)
+    across the two, which `set_data` allows between CPU and CUDA but not with meta."""
+    from modules import devices
 
-    from iclight_a1111 import concat_unet, device_moves
-
-    class Asked(device_moves.DeviceMoves):
-        def to(self, tensor, device):
-            asked.append(torch.device(device))
-            if restoring or tensor.is_meta:  # a checkpoint weight: moving it is only asked for
-                return tensor
-            return super().to(tensor, device)
-
-    asked, restoring = [], False
-    monkeypatch.setattr(concat_unet, "DeviceMoves", Asked)
     monkeypatch.setattr(devices, "device", META)
     for name in ("to", "cpu"):
         original = getattr(torch.Tensor, name)
@@ -189,6 +180,25 @@ def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_it
                 return _original(torch.zeros(self.shape, dtype=self.dtype), *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, zeros_from_meta)
+    data = torch._C.TensorBase.data
+
+    def set_data(param, value):
+        try:
+            data.__set__(param, value)
+        except RuntimeError:  # incompatible tensor types
+            torch.utils.swap_tensors(param, torch.nn.Parameter(value, requires_grad=param.requires_grad))
+
+    monkeypatch.setattr(torch.nn.Parameter, "data", property(data.__get__, set_data), raising=False)
+
+
+@pytest.mark.parametrize("medvram", [True, False])
+def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_its_module(a1111, monkeypatch, medvram):
+    """The hooks of modules/lowvram.py move modules between RAM and the accelerator (here the meta
+    device) while IC-Light runs; each checkpoint parameter must go back as its own object to the
+    device its module is on when IC-Light ends, where the hooks expect it."""
+    from modules import lowvram
+
+    meta_as_accelerator(monkeypatch)
     lowvram.module_in_gpu = None
     lowvram.setup_for_low_vram(a1111.sd_model, use_medvram=medvram)
     assert a1111_adapter.placement(a1111.unet) == "park", "--medvram/--lowvram must park the checkpoint in RAM"
@@ -199,18 +209,16 @@ def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_it
     with unet.concat_latents(torch.randn(2, 4, 8, 8, device=META)):
         for _ in range(2):
             a1111.sd_model.model(x, t, c_crossattn=[c])
-    left_by_hooks = [p.device for p in a1111.unet.parameters()]
-    asked.clear()
-    restoring = True
+    left_by_hooks = {name: p.device for name, p in a1111.unet.named_parameters()}
     a1111.deactivate()
 
     assert lowvram.module_in_gpu is not None, "the lowvram hooks did not run"
-    assert META in left_by_hooks and (medvram or torch.device("cpu") in left_by_hooks), \
-        f"the hooks did not spread the UNet over both devices: {set(left_by_hooks)}"
-    names = list(originals)
-    wrong = [f"{n}: {a} (module on {d})" for n, a, d in zip(names, asked, left_by_hooks) if a != d]
-    assert len(asked) == len(names) and not wrong, f"{len(wrong)} weights sent elsewhere than their module: {wrong[:3]}"
-    assert all(p is originals[n] for n, p in a1111.unet.named_parameters()), "checkpoint parameter objects not restored"
+    assert META in left_by_hooks.values() and (medvram or torch.device("cpu") in left_by_hooks.values()), \
+        f"the hooks did not spread the UNet over both devices: {set(left_by_hooks.values())}"
+    restored = dict(a1111.unet.named_parameters())
+    wrong = [f"{n} on {p.device} (module on {left_by_hooks[n]})" for n, p in restored.items() if p.device != left_by_hooks[n]]
+    assert not wrong, f"{len(wrong)} weights restored elsewhere than their module: {wrong[:3]}"
+    assert all(p is originals[n] for n, p in restored.items()), "checkpoint parameter objects not restored"
 
 
 def test_automatic_placement_keeps_on_a_device_without_separate_vram(a1111):
