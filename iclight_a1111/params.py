@@ -97,6 +97,10 @@ PARAMS: tuple[Param, ...] = (
     Param("normal_sigma", "Normal sigma", "number", 0.0, minimum=0.0, maximum=16.0, step=0.5,
           help="normal map: z = clip(1 - x^2 - y^2) ^ (sigma / 2); 0 keeps z = 1 before normalising",
           applies=lambda v, variant, img2img: v["normal_map"]),
+    Param("hires_pass", "Hires pass", "choice", "Automatic", ("Automatic", "On", "Off"),
+          help="IC-Light in the hires. fix pass: Automatic is on with the same checkpoint, off with another Hires "
+               "checkpoint; On merges IC-Light onto an SD 1.x Hires checkpoint; Off refines the relit image plainly",
+          applies=lambda v, variant, img2img: not img2img and v["hires_pass"] != "Automatic"),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 

@@ -100,6 +100,7 @@ class IcLightScript(scripts.Script):
         generation.before_sampling(p, kwargs["x"], HOST)
 
     def postprocess(self, p, processed, *args):
+        generation.finish(p, HOST)
         job = getattr(p, generation.JOB_ATTR, None)
         if job is not None:
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731

@@ -1,8 +1,11 @@
 """Mirrors modules/shared.py (v1.10.1): the globals the extension reads.
 
-`sd_model` is set by the tests to a real ldm LatentDiffusion; `opts` carries the settings
-CFGDenoiser, sampling and image saving read, with A1111's defaults; `opts.add_option` and
-`OptionInfo` as modules/options.py has them (the arguments the extension passes, kept).
+`sd_model` is set by the tests to a real ldm LatentDiffusion (A1111 reads it from
+`sd_models.model_data`; the stand-in's `model_data` writes it here); `opts` carries the settings
+CFGDenoiser, sampling, checkpoint loading and image saving read, with A1111's defaults;
+`opts.add_option` and `OptionInfo` as modules/options.py has them (the arguments the extension
+passes, kept). `state` is modules/shared_state.py's interrupt flags; `latent_upscale_modes` and
+`latent_upscale_default_mode` as modules/shared_items.py / shared.py (v1.10.1) have them.
 """
 from types import SimpleNamespace
 
@@ -34,4 +37,20 @@ opts = Options(
     samples_save=True,
     samples_format="png",
     img2img_color_correction=False,
+    sd_model_checkpoint=None,
+    sd_checkpoints_limit=1,
+    sd_checkpoints_keep_in_cpu=True,
+    refiner_switch_by_sample_steps=False,
+    hires_fix_refiner_pass="second pass",
 )
+state = SimpleNamespace(interrupted=False, skipped=False, stopping_generation=False)
+
+latent_upscale_default_mode = "Latent"
+latent_upscale_modes = {
+    "Latent": {"mode": "bilinear", "antialias": False},
+    "Latent (antialiased)": {"mode": "bilinear", "antialias": True},
+    "Latent (bicubic)": {"mode": "bicubic", "antialias": False},
+    "Latent (bicubic antialiased)": {"mode": "bicubic", "antialias": True},
+    "Latent (nearest)": {"mode": "nearest", "antialias": False},
+    "Latent (nearest-exact)": {"mode": "nearest-exact", "antialias": False},
+}
