@@ -190,3 +190,18 @@ def test_refiner_runs_plainly_after_iclight_ran_the_steps_before_the_switch(a111
         # The refiner's weights went into the same model object; loading the first checkpoint back gives its weights.
         assert weight_loads[0][1] == {k: v[1:] for k, v in before.items()}, \
             "the first checkpoint did not have its own weights back when A1111 loaded the refiner"
+
+
+def test_hires_pass_off_on_the_same_checkpoint_refines_plainly_and_keeps_the_cache(a1111):
+    from modules import processing, sd_unet
+
+    from iclight_a1111 import a1111_adapter
+
+    before = parameter_fingerprint(a1111.unet)
+    p = hires(a1111, "Use same checkpoint", hires_pass="Off")
+    processing.run_generation(p)
+    assert [active for _, active in p.first_model_calls.calls] == [True, True, False, False], \
+        f"expected the first pass with IC-Light and a plain hires pass; got {p.first_model_calls.calls}"
+    assert sd_unet.current_unet is None and parameter_fingerprint(a1111.unet) == before
+    assert a1111_adapter.MERGED_WEIGHTS.held_for(a1111.unet), "the cache was dropped though the checkpoint stays"
+    assert p.extra_generation_params["IC-Light hires pass"] == "Off"
