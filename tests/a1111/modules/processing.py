@@ -159,7 +159,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
             mode = self.latent_scale_mode
             samples = torch.nn.functional.interpolate(samples, size=size, mode=mode["mode"], antialias=mode["antialias"])
         else:
-            # A pixel upscaler (Lanczos here): the first pass's images, resized, encoded by the model now loaded.
+            # A pixel upscaler (any name; a bicubic resize here): the first pass images, encoded by the model now loaded.
             images = ((decoded_samples + 1) / 2).clamp(0, 1)
             pixels = (size[0] * 8, size[1] * 8)
             images = torch.nn.functional.interpolate(images, size=pixels, mode="bicubic", antialias=True).clamp(0, 1)
