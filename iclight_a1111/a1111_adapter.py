@@ -18,6 +18,7 @@ from modules import call_queue, devices, hashes, modelloader, paths, sd_hijack, 
 from modules.images import save_image as save_webui_image
 
 from .background_removal import RmbgNet, load_rmbg, predict_alpha
+from .checkpoint_family import SD1, family_from_file, family_of_model, same_latent_space
 from .concat_unet import CheckpointUnet, IcLightUnet, Placement
 from .errors import IcLightError
 from .lora_bookkeeping import networks_on
@@ -76,6 +77,20 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
         refuse_lora_on_first_conv(conv)
         return super().append_concat(conv, args)
 
+    def is_active_for(self, model: ModelFile, unet: torch.nn.Module) -> bool:
+        """Whether this is `model`'s IC-Light, active on `unet`."""
+        return self.backup is not None and self.option.model == model and self.checkpoint.module is unet
+
+    def forward(self, x: torch.Tensor, timesteps: Any = None, context: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        in_use = model_in_use()
+        if in_use is not self.checkpoint.module:
+            # A1111 switched to an already-loaded checkpoint (refiner, hires checkpoint, sd_checkpoints_limit
+            # > 1) without `apply_unet("None")`: IC-Light goes off its model and the model in use runs as it is.
+            A1111Host().deactivate()
+            release_merged_weights()
+            return in_use(x, timesteps, context, *args, **kwargs)
+        return super().forward(x, timesteps, context, *args, **kwargs)
+
 
 def loaded_lora_networks() -> list[Any]:
     """The networks the built-in Lora extension applies to this batch; A1111 imports the extension's
@@ -107,7 +122,7 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
         self.model_name = None
 
     def create_unet(self) -> IcLightSdUnet:
-        unet = shared.sd_model.model.diffusion_model
+        unet = model_in_use()
         checkpoint = CheckpointUnet(unet, sd_hijack.ldm_original_forward)
         source = file_source(self.model.path, file_hash(self.model))
         cache = MERGED_WEIGHTS if cache_enabled() else None
@@ -125,6 +140,11 @@ def placement(unet: torch.nn.Module) -> Placement:
                   "parked in RAM while IC-Light runs.")
         return "park"
     return chosen or ("keep" if second_unet_fits(unet) else "park")
+
+
+def model_in_use() -> torch.nn.Module:
+    """The UNet of the checkpoint A1111 uses now: everything of IC-Light is keyed to this object."""
+    return shared.sd_model.model.diffusion_model
 
 
 def second_unet_fits(unet: torch.nn.Module) -> bool:
@@ -159,6 +179,25 @@ def release_merged_weights(*_: Any) -> None:
     """Free the cached merged weights (the setting was turned off, or another checkpoint was loaded)."""
     MERGED_WEIGHTS.clear()
     devices.torch_gc()
+
+
+def other_checkpoint(name: str | None) -> Any:
+    """The `CheckpointInfo` of a hires checkpoint or refiner setting when it names another checkpoint
+    than the one in use; None for none, the same one, or one A1111 does not know (`p.init` refuses it)."""
+    if name in (None, "", "None", "none", "Use same checkpoint"):
+        return None
+    info = sd_models.get_closet_checkpoint_match(name)
+    if info is None or info.filename == shared.sd_model.sd_checkpoint_info.filename:
+        return None
+    return info
+
+
+def checkpoint_family(info: Any) -> str | None:
+    """The family of a checkpoint: from the loaded model when A1111 holds it, else from its file's header."""
+    for model in sd_models.model_data.loaded_sd_models:
+        if model.sd_checkpoint_info.filename == info.filename:
+            return family_of_model(model)
+    return family_from_file(info.filename)
 
 
 def model_folders() -> list[Path]:
@@ -255,30 +294,48 @@ class A1111Host:
         return call_queue.queue_lock
 
     def check_generation(self, p: Any) -> None:
-        """Refuse what would replace or reload the UNet IC-Light runs on."""
+        """Refuse what would replace the UNet IC-Light runs on, and checkpoint switches that would hand
+        IC-Light's latents to a model of another latent space."""
         option = sd_unet.get_unet_option()
         if option is not None:
             raise IcLightError(
                 f"Settings > SD Unet uses '{option.label}', which replaces the checkpoint's UNet; IC-Light needs "
                 "the checkpoint's own UNet. Set SD Unet to None to use IC-Light."
             )
-        current = shared.sd_model.sd_checkpoint_info
-        switches = []
-        if getattr(p, "enable_hr", False) and getattr(p, "hr_checkpoint_name", None) not in (None, "", "Use same checkpoint"):
-            switches.append(("Hires checkpoint", p.hr_checkpoint_name, "Use same checkpoint"))
-        if getattr(p, "refiner_checkpoint", None) not in (None, "", "None", "none"):
-            switches.append(("Refiner", p.refiner_checkpoint, "off"))
-        for setting, name, fix in switches:
-            info = sd_models.get_closet_checkpoint_match(name)
-            if info is None or info.filename != current.filename:
-                raise IcLightError(
-                    f"IC-Light cannot follow a checkpoint change during the generation ({setting}: {name}): its "
-                    f"weights are merged into the current checkpoint. Set {setting} to '{fix}'."
-                )
+        hires = self.hires_checkpoint(p)
+        upscaler = getattr(p, "hr_upscaler", None) or shared.latent_upscale_default_mode
+        if hires is not None and upscaler in shared.latent_upscale_modes and not same_latent_space(SD1, hires[1]):
+            raise IcLightError(
+                f"Hires upscaler '{upscaler}' hands the relit SD 1.5 latents to the hires checkpoint {hires[0]}, an "
+                f"{hires[1]} checkpoint whose latents mean something else. Choose a pixel upscaler as Upscaler "
+                "(R-ESRGAN 4x+, or Lanczos): A1111 then decodes the first pass and encodes it for the hires checkpoint."
+            )
+        refiner = other_checkpoint(getattr(p, "refiner_checkpoint", None))
+        if refiner is not None and not same_latent_space(SD1, checkpoint_family(refiner)):
+            raise IcLightError(
+                f"The refiner {refiner.short_title or refiner.title} is an {checkpoint_family(refiner)} checkpoint: "
+                "A1111 hands it the latents of the first steps, which IC-Light makes on SD 1.5, and those mean "
+                "something else to it. Choose an SD 1.x or SD 2.x refiner, or set Refiner off and use it as Hires "
+                "checkpoint with a pixel upscaler."
+            )
+
+    def hires_checkpoint(self, p: Any) -> tuple[str, str | None] | None:
+        """The hires pass's checkpoint, when hires. fix runs on another checkpoint than the one in use:
+        (its title, its family or None when unknown)."""
+        if not getattr(p, "enable_hr", False):
+            return None
+        info = other_checkpoint(getattr(p, "hr_checkpoint_name", None))
+        return None if info is None else (info.short_title or info.title, checkpoint_family(info))
+
+    def release_merged_weights(self) -> None:
+        release_merged_weights()
 
     def activate(self, model: ModelFile) -> None:
-        """Make the IC-Light UNet the current SdUnet, without A1111's `apply_unet` device round trip."""
+        """Make the IC-Light UNet of `model` on the checkpoint in use the current SdUnet, without A1111's
+        `apply_unet` device round trip; nothing to do when it already is."""
         current = sd_unet.current_unet
+        if isinstance(current, IcLightSdUnet) and current.is_active_for(model, model_in_use()):
+            return
         if current is not None and not isinstance(current, IcLightUnet):
             label = getattr(getattr(current, "option", None), "label", type(current).__name__)
             raise IcLightError(
@@ -292,6 +349,15 @@ class A1111Host:
         unet.activate()
         # As `apply_unet` would: A1111 itself then deactivates it before it reloads the checkpoint.
         sd_unet.current_unet_option, sd_unet.current_unet = option, unet
+
+    def forget_other_models(self) -> None:
+        """Drop IC-Light's state for any model but the one in use: A1111 may have switched checkpoints
+        through a path that tells no one (an already-loaded checkpoint, `sd_checkpoints_limit` > 1)."""
+        current = sd_unet.current_unet
+        if isinstance(current, IcLightUnet) and current.checkpoint.module is not model_in_use():
+            self.deactivate()
+        if MERGED_WEIGHTS.weights is not None and not MERGED_WEIGHTS.held_for(model_in_use()):
+            release_merged_weights()
 
     def deactivate(self) -> None:
         unet = sd_unet.current_unet

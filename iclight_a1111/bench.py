@@ -145,6 +145,29 @@ def end_to_end(unet: torch.nn.Module, forward: Callable, iclight: IcLightUnet, d
     return results[0], results[1]
 
 
+BATCH_COUNT = 4
+
+
+def generation_cycles(unet: torch.nn.Module, forward: Callable, path: Path, cache: MergedWeightsCache,
+                      placement: str, device: torch.device) -> dict[str, tuple[int, int, float]]:
+    """Activation overhead of one generation of batch count 4 with a warm cache: IC-Light activated
+    once for the generation (as it runs now) against once per batch. Per way: (activations, bytes
+    moved, seconds)."""
+    runner = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement=placement, cache=cache)
+    runner.activate()
+    runner.deactivate()  # warms the cache for this placement
+    figures = {}
+    for label, cycles in (("per generation", 1), ("per batch", BATCH_COUNT)):
+        moved, start = 0, time.perf_counter()
+        for _ in range(cycles):
+            runner.activate()
+            runner.deactivate()
+            moved += runner.moves.bytes
+        sync(device)
+        figures[label] = (cycles, moved, time.perf_counter() - start)
+    return figures
+
+
 def verdict(value: float, target: float, unit: str = "") -> str:
     met = "met" if value <= target else f"missed by {value / target:.2f}x"
     return f"target <= {target:g}{unit}: {met}"
@@ -235,6 +258,8 @@ def main() -> None:
         for label in ("first", "cached"):
             cycle_seconds[(placement, label)] = timed(lambda: (runner.activate(), runner.deactivate()), 1, device)[0]
             moved[(placement, label)] = runner.moves.bytes
+    per_generation = {placement: generation_cycles(unet, forward, path, cache, placement, device)
+                      for placement in ("keep", "park")}
     iclight = IcLightUnet(CheckpointUnet(unet, forward), file_source(path), placement="keep", cache=cache)
     iclight.activate()
     iclight.deactivate()
@@ -309,6 +334,10 @@ def main() -> None:
         print(f"                        {placement}: first {cycle_seconds[(placement, 'first')]:.3f} s moving "
               f"{moved[(placement, 'first')] / gib:.2f} GiB, cached {cycle_seconds[(placement, 'cached')]:.3f} s moving "
               f"{moved[(placement, 'cached')] / gib:.2f} GiB{note}")
+    for placement, figures in per_generation.items():
+        print(f"                        batch count {BATCH_COUNT}, {placement}: " + "; ".join(
+            f"{label} {n} activation(s), {moved / gib:.2f} GiB moved, {seconds:.3f} s"
+            for label, (n, moved, seconds) in figures.items()))
     print(f"                        for comparison, A1111's sd_unet.apply_unet round trip (avoided): 3 UNet "
           f"copies = {3 * unet_mib / 1024:.2f} GiB per generation on a GPU at this dtype")
     if e2e is None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import hires_pass
 from .detail import reinforce_foreground, restore_detail
 from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
@@ -37,6 +38,9 @@ class Host(Protocol):
     def check_generation(self, p: Any) -> None: ...
     def activate(self, model: ModelFile) -> None: ...
     def deactivate(self) -> None: ...
+    def forget_other_models(self) -> None: ...
+    def release_merged_weights(self) -> None: ...
+    def hires_checkpoint(self, p: Any) -> tuple[str, str | None] | None: ...
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
     def route(self, sampler: Any, latents: torch.Tensor) -> None: ...
     def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
@@ -55,6 +59,7 @@ class IcLightJob:
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     picture_latent: torch.Tensor | None = None  # img2img with a mask: A1111's latent of the user's picture
+    hires_checkpoint: tuple[str, str | None] | None = None  # (title, family) of another hires checkpoint
 
     @property
     def subjects(self) -> list[np.ndarray]:
@@ -79,16 +84,23 @@ class IcLightJob:
         return fbc_background(source, width, height)
 
 
-TAKEN_OVER = ("init", "sample")
+TAKEN_OVER = ("init", "sample", "close")
 
 
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
-    """The `process` hook: check everything, prepare the job and take over `p.sample`."""
+    """The `process` hook: check everything, prepare the job and take over `p.sample`.
+
+    Every generation starts with IC-Light off and nothing of it kept for a model not in use: a
+    generation that ended without `postprocess` or `p.close` (an X/Y/Z cell that failed) left it on,
+    and A1111 may have switched checkpoints since without telling anyone. Should that fail, no
+    generation runs on weights IC-Light could not restore."""
     release(p)
     drop_stale_infotext(p)
-    if not requested(args, p):
-        return
     try:
+        host.deactivate()
+        host.forget_other_models()
+        if not requested(args, p):
+            return
         values = values_from_args(args)
         values.update(getattr(p, OVERRIDES_ATTR, {}))
         if not values["enabled"]:
@@ -141,6 +153,10 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if values["restore_detail"] and values["detail_size"] % 2 == 0:
         raise IcLightError(f"IC-Light detail blur size must be odd, got {values['detail_size']}.")
     host.check_generation(p)
+    hires_checkpoint = host.hires_checkpoint(p)
+    if getattr(p, "enable_hr", False):
+        on = hires_pass.uses_iclight(values["hires_pass"], hires_checkpoint)
+        values["hires_pass"] = "On" if on else "Off"  # as run: what a pasted infotext restores
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None
@@ -160,7 +176,7 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
         alphas = host.predict_alphas(inputs)
     else:
         alphas = [own_alpha(i) for i in images]
-    job = IcLightJob(values, model, inputs, alphas)
+    job = IcLightJob(values, model, inputs, alphas, hires_checkpoint=hires_checkpoint)
 
     if model.variant == "fbc":
         if values["background_source"].startswith("Upload"):
@@ -271,19 +287,39 @@ def refuse_generation(p: Any, error: Exception) -> None:
 
 
 def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
-    """Run `p.sample` with the IC-Light UNet active, deactivated afterwards whatever happens."""
-    original = p.sample
+    """Run `p.sample` with the IC-Light UNet active: activated once per generation, by the first batch.
 
-    @functools.wraps(original)
+    A1111 runs `p.sample` once per batch (batch count), calling `sd_models.reload_model_weights()`
+    before each: that leaves the model as it is, so IC-Light stays on for the next batches. Only where
+    a hires checkpoint or a refiner changed the model does the next batch activate IC-Light again on the
+    model A1111 loaded back. IC-Light goes off at the end of the generation (`finish`, from
+    `postprocess`, which also runs after an interrupt), when sampling raises, and when `p` is closed
+    (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
+    """
+    original_sample, original_close = p.sample, p.close
+
+    @functools.wraps(original_sample)
     def sample(*args: Any, **kwargs: Any) -> Any:
         try:
             host.activate(job.model)
-            return original(*args, **kwargs)
-        finally:
+            return original_sample(*args, **kwargs)
+        except BaseException:
             host.deactivate()
+            raise
 
-    sample.iclight_takeover = True
-    p.sample = sample
+    @functools.wraps(original_close)
+    def close(*args: Any, **kwargs: Any) -> Any:
+        host.deactivate()
+        return original_close(*args, **kwargs)
+
+    sample.iclight_takeover = close.iclight_takeover = True
+    p.sample, p.close = sample, close
+
+
+def finish(p: Any, host: Host) -> None:
+    """The `postprocess` hook: the generation's sampling is over, IC-Light goes off."""
+    if getattr(p, JOB_ATTR, None) is not None:
+        host.deactivate()
 
 
 def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
@@ -291,9 +327,17 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
     job = getattr(p, JOB_ATTR, None)
     if job is None:
         return
+    is_hr_pass = getattr(p, "is_hr_pass", False)
+    if getattr(p, "enable_hr", False):
+        if is_hr_pass and job.values["hires_pass"] == "Off":
+            return  # a plain hires pass
+        if not is_hr_pass and (job.values["hires_pass"] == "Off" or job.hires_checkpoint is not None):
+            hires_pass.switch_off_after_first_pass(p.sampler, lambda: switch_off_for_hires(job, host))
     try:
+        if is_hr_pass:
+            host.activate(job.model)  # nothing to do on the same checkpoint; merged onto another SD 1.x one
         height, width = x.shape[-2:]
-        if job.light_maps and not getattr(p, "is_hr_pass", False):
+        if job.light_maps and not is_hr_pass:
             # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
             # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
             light = host.encode([resize_and_center_crop(m, width * 8, height * 8) for m in job.light_maps])
@@ -308,6 +352,13 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         host.route(p.sampler, job.concat_latents(height, width, host.encode))
     except Exception as e:
         fail_sampling(p.sampler, e)
+
+
+def switch_off_for_hires(job: IcLightJob, host: Host) -> None:
+    """IC-Light off before the hires pass; its merged weights released when A1111 then loads another checkpoint."""
+    host.deactivate()
+    if job.hires_checkpoint is not None:
+        host.release_merged_weights()
 
 
 def fail_sampling(sampler: Any, error: Exception) -> None:

@@ -1,13 +1,16 @@
 """Merged IC-Light weights kept between generations, so re-activation needs no file read and no merge.
 
 One entry at most (one UNet copy), keyed by what the weights were made from: the checkpoint UNet's
-original weights, the IC-Light file's content, the dtype, and where the entry lives. An entry lives
+original weights, the IC-Light file's content, the dtype, and where the entry lives; and held for
+one UNet object, the loaded model it was merged for (a model switched away from or unloaded must not
+keep a UNet copy alive, see `held_for`). An entry lives
 where its weights run ("keep": on the GPU beside the checkpoint, so nothing moves per generation) or
 in RAM ("park": pinned when CUDA is present, moved to the GPU per generation).
 """
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -44,23 +47,30 @@ class MergedWeightsCache:
     def __init__(self) -> None:
         self.key: MergeKey | None = None
         self.weights: dict[str, torch.Tensor] | None = None
+        self.owner: weakref.ref | None = None  # the UNet object the entry was merged for
 
     def weights_for(
-        self, key: MergeKey, merge: Callable[[], dict[str, torch.Tensor]], in_ram: bool, moves: DeviceMoves,
+        self, key: MergeKey, owner: torch.nn.Module, merge: Callable[[], dict[str, torch.Tensor]], in_ram: bool,
+        moves: DeviceMoves,
     ) -> dict[str, torch.Tensor]:
-        """The cached weights when `key` matches; otherwise `merge()`, kept (in RAM when `in_ram`)."""
-        if self.key == key and self.weights is not None:
+        """The cached weights when `key` matches and they were merged for `owner`; otherwise `merge()`,
+        kept for `owner` (in RAM when `in_ram`)."""
+        if self.key == key and self.weights is not None and self.held_for(owner):
             return self.weights
         self.clear()
         merged = merge()
         if in_ram:
             for name, tensor in merged.items():  # one tensor at a time: never two copies of the UNet
                 merged[name] = keep_in_ram(tensor, moves)
-        self.key, self.weights = key, merged
+        self.key, self.weights, self.owner = key, merged, weakref.ref(owner)
         return merged
 
+    def held_for(self, unet: torch.nn.Module) -> bool:
+        """Whether an entry is held and was merged for this very UNet object."""
+        return self.weights is not None and self.owner is not None and self.owner() is unet
+
     def clear(self) -> None:
-        self.key, self.weights = None, None
+        self.key, self.weights, self.owner = None, None, None
 
 
 def keep_in_ram(tensor: torch.Tensor, moves: DeviceMoves) -> torch.Tensor:

@@ -120,6 +120,11 @@ PARAMS: tuple[Param, ...] = (
           help="Light 'Placed': x,y (0..1 of the image, 0,0 top-left), radius (fraction of the shorter side), "
                "colour, intensity per light; ';' or a new line between lights",
           applies=light_chosen("Placed")),
+    Param("hires_pass", "Hires pass", "choice", "Automatic", ("Automatic", "On", "Off"),
+          help="IC-Light in the hires. fix pass: Automatic is on with the same checkpoint, off with another Hires "
+               "checkpoint; On merges IC-Light onto an SD 1.x Hires checkpoint; Off refines the relit image plainly",
+          applies=lambda v, variant, img2img: not img2img and v["hires_pass"] != "Automatic",
+          shown=lambda v, variant, img2img: not img2img),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 

@@ -125,6 +125,7 @@ class Panel:
                 download = gr.Button(f"Download {' + '.join(n for n in OFFICIAL_FILES if 'fcon' not in n)}")
                 download.click(fn=download_official, outputs=[model])
             self.add("light")
+            self.add("hires_pass")
         with gr.Row():
             self.preview = gr.Image(label="Light map (click to place a light)", type="numpy", interactive=False,
                                     height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}",
@@ -217,6 +218,7 @@ class IcLightScript(scripts.Script):
         generation.before_sampling(p, kwargs["x"], HOST)
 
     def postprocess(self, p, processed, *args):
+        generation.finish(p, HOST)
         job = getattr(p, generation.JOB_ATTR, None)
         if job is not None:
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731

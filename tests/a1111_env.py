@@ -6,13 +6,20 @@ from pathlib import Path
 
 import torch
 
+from safetensors.torch import save_file
+
+from iclight_a1111.checkpoint_family import SD1_KEY, SD2_KEY, SDXL_KEY
 from tiny_models import random_offsets, tiny_latent_diffusion, write_offsets
+
+FAMILY_KEYS = {"sd1": SD1_KEY, "sd2": SD2_KEY, "sdxl": SDXL_KEY}
+FAMILY_KEY_WIDTHS = {"sdxl": 1280}
 
 
 @dataclass
 class A1111Env:
     sd_model: torch.nn.Module
     model_dir: Path
+    tmp_path: Path
 
     @property
     def unet(self) -> torch.nn.Module:
@@ -37,15 +44,29 @@ class A1111Env:
 
         a1111_adapter.A1111Host().deactivate()
 
+    def add_checkpoint(self, name: str, seed: int, config: str = "sd1", on_load=None):
+        """Another checkpoint A1111 can load: the tiny SD 1.x architecture with other random weights, in
+        the role of the family `config` names: the stand-in flags the loaded model `is_sd1`, `is_sd2` or
+        `is_sdxl`, and a real safetensors file holds that family's text-encoder key (what tells the family
+        of a checkpoint not loaded). `on_load(model)` runs on each model built from it."""
+
+        def content():
+            model = tiny_latent_diffusion(seed)
+            if on_load is not None:
+                on_load(model)
+            return model
+
+        info = checkpoint_info(self.tmp_path, name, content, config)
+        save_file({FAMILY_KEYS[config]: torch.zeros(FAMILY_KEY_WIDTHS.get(config, 8))}, info.filename)
+        return info
+
 
 def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
     from modules import paths, processing, sd_hijack, sd_models, sd_unet, shared  # noqa: F401 (sd_hijack patches UNetModel.forward)
 
-    sd_model = tiny_latent_diffusion(seed)
-    sd_model.lowvram = False
-    sd_model.sd_checkpoint_info = sd_models.CheckpointInfo(
-        str(tmp_path / "tiny-sd15.safetensors"), "tiny-sd15.safetensors [0123456789]", "tiny-sd15", "tiny-sd15").register()
-    shared.sd_model = sd_model
+    info = checkpoint_info(tmp_path, "tiny-sd15", lambda: tiny_latent_diffusion(seed))
+    shared.opts.sd_model_checkpoint = info.title
+    sd_model = sd_models.load_model(info)
     paths.models_path = str(tmp_path / "models")
     processing.default_outpath_samples = str(tmp_path / "outputs")
     model_dir = tmp_path / "models" / "ic-light"
@@ -54,7 +75,15 @@ def make_env(tmp_path: Path, seed: int = 0) -> A1111Env:
     write_offsets(model_dir / "iclight_sd15_fc.safetensors", random_offsets(unet, 8, seed=seed + 1), "diffusers")
     write_offsets(model_dir / "iclight_sd15_fbc.safetensors", random_offsets(unet, 12, seed=seed + 2), "diffusers")
     sd_unet.list_unets()
-    return A1111Env(sd_model, model_dir)
+    return A1111Env(sd_model, model_dir, tmp_path)
+
+
+def checkpoint_info(tmp_path: Path, name: str, content, config: str = "sd1"):
+    """A registered checkpoint of the stand-in `sd_models`: `content()` builds it with its weights."""
+    from modules import sd_models
+
+    return sd_models.CheckpointInfo(str(tmp_path / f"{name}.safetensors"), f"{name}.safetensors [0123456789]", name, name,
+                                    content=content, config=config).register()
 
 
 def reset_env() -> None:
@@ -70,3 +99,7 @@ def reset_env() -> None:
     sd_unet.current_unet_option = None
     sd_unet.current_unet = None
     sd_models.checkpoints_list.clear()
+    sd_models.model_data.loaded_sd_models.clear()
+    shared.opts.sd_model_checkpoint = None
+    shared.opts.sd_checkpoints_limit = 1
+    shared.state.interrupted = False

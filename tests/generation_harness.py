@@ -24,6 +24,15 @@ def script_module(name="iclight"):
     return module
 
 
+@functools.lru_cache(maxsize=None)
+def settings_module():
+    """scripts/iclight_settings.py, loaded once as A1111 loads it: registers the `model_loaded` callback."""
+    spec = importlib.util.spec_from_file_location("iclight_settings_loaded", ROOT / "scripts" / "iclight_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def script_runner():
     from modules.scripts import ScriptRunner
 

@@ -49,7 +49,7 @@ def record_unet_rows(unet, calls):
 def denoise(a1111, x, conds_list, cond, uncond, latents, step=0, s_min_uncond=0.0, total_steps=10):
     from modules.sd_samplers_cfg_denoiser import CFGDenoiser
 
-    denoiser = CFGDenoiser(a1111.sd_model, total_steps)
+    denoiser = CFGDenoiser(SimpleNamespace(), total_steps)
     denoiser.step = step
     a1111_adapter.route_to_active_unet(SimpleNamespace(model_wrap_cfg=denoiser), latents)
     sigma = torch.full((x.shape[0],), SIGMA)

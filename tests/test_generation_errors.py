@@ -95,12 +95,20 @@ def reinforce_with_an_opaque_photo(a1111):
     return img2img([{"enabled": True, "reinforce_foreground": True}], [Image.fromarray(opaque)])
 
 
-def hires_checkpoint_change(a1111):
-    return txt2img([{"enabled": True, "foreground": subject()}], enable_hr=True, hr_checkpoint_name="other-model")
+def latent_upscaler_into_sdxl(a1111):
+    a1111.add_checkpoint("sdxl-finish", seed=5, config="sdxl")
+    return txt2img([{"enabled": True, "foreground": subject()}], enable_hr=True, hr_checkpoint_name="sdxl-finish")
 
 
-def refiner_checkpoint(a1111):
-    return txt2img([{"enabled": True, "foreground": subject()}], refiner_checkpoint="other-model")
+def iclight_on_in_an_sdxl_hires_pass(a1111):
+    a1111.add_checkpoint("sdxl-finish", seed=5, config="sdxl")
+    return txt2img([{"enabled": True, "foreground": subject(), "hires_pass": "On"}], enable_hr=True,
+                   hr_checkpoint_name="sdxl-finish", hr_upscaler="Lanczos")
+
+
+def sdxl_refiner(a1111):
+    a1111.add_checkpoint("sdxl-refiner", seed=5, config="sdxl")
+    return txt2img([{"enabled": True, "foreground": subject()}], refiner_checkpoint="sdxl-refiner", refiner_switch_at=0.8)
 
 
 def inpaint_only_masked(a1111):
@@ -127,8 +135,13 @@ CASES = {
     "positional enabled as a number": (positional_enabled_as_a_number, "'enabled' must be true or false, got 1"),
     "a pickle model file selected": (pickle_model_selected, r"'iclight_sd15_fc\.ckpt' is a pickle file.*arbitrary code"),
     "reinforce foreground with a fully opaque photo": (reinforce_with_an_opaque_photo, "'Reinforce foreground' needs to know where"),
-    "hires. fix checkpoint change": (hires_checkpoint_change, r"checkpoint change.*Hires checkpoint: other-model.*Use same checkpoint'"),
-    "refiner": (refiner_checkpoint, r"checkpoint change.*Refiner: other-model.*Set Refiner to 'off'"),
+    "latent upscaler into an SDXL hires checkpoint": (
+        latent_upscaler_into_sdxl, r"Hires upscaler 'Latent' hands the relit SD 1\.5 latents to the hires checkpoint "
+        r"sdxl-finish, an SDXL checkpoint.*Choose a pixel upscaler as Upscaler \(R-ESRGAN 4x\+, or Lanczos\)"),
+    "IC-Light on in an SDXL hires pass": (
+        iclight_on_in_an_sdxl_hires_pass, r"IC-Light 'Hires pass: On' merges.*sdxl-finish is an SDXL checkpoint.*"
+        r"Set IC-Light's 'Hires pass' to Automatic or Off"),
+    "SDXL refiner": (sdxl_refiner, r"The refiner sdxl-refiner is an SDXL checkpoint.*Choose an SD 1\.x or SD 2\.x refiner"),
     "inpaint only masked": (inpaint_only_masked, "'Inpaint area: Only masked' crops it"),
     "background removal without its model (offline)": (
         background_removal_requested,

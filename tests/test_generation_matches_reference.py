@@ -112,19 +112,16 @@ def test_generation_without_iclight_after_one_with_it_is_plain(a1111):
 
 
 def test_changing_checkpoint_between_generations_relights_with_the_new_one(a1111, report):
-    from types import SimpleNamespace
-
     from modules import shared
-    from tiny_models import tiny_latent_diffusion
 
     person = subject(64, seed=8)
     args = [{"enabled": True, "foreground": person}]
     run(txt2img(args, steps=2))
-    new_model = tiny_latent_diffusion(seed=21)
-    new_model.lowvram = False
-    new_model.sd_checkpoint_info = SimpleNamespace(model_name="another-sd15")
-    shared.sd_model = new_model
+    info = a1111.add_checkpoint("another-sd15", seed=21)
+    shared.opts.sd_model_checkpoint = info.title  # selected in the UI: A1111 loads it as the generation starts
     ours = run(txt2img(args, steps=2)).latents
+    new_model = shared.sd_model
+    assert new_model.sd_checkpoint_info == info
 
     ref = ReferencePipeline(new_model, a1111.model_dir / "iclight_sd15_fc.safetensors")
     sigmas = ref.sigmas(2)

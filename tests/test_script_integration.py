@@ -21,7 +21,8 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
         assert len(inputs) == len(PARAMS)
         assert [type(i).__name__ for i in inputs] == [
             "InputAccordion", "Dropdown", "Dropdown", "Image", "Image", "Dropdown", "Image", "Checkbox", "Checkbox",
-            "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox"]
+            "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox",
+            "Radio"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
         assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"
 
@@ -137,7 +138,7 @@ def test_xyz_axes_cover_model_light_enabled_and_background(xyz_axes):
     assert set(xyz_axes) - {"cell"} == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background",
                              "IC-Light falloff", "IC-Light restore detail", "IC-Light detail blur size",
                              "IC-Light detail source", "IC-Light reinforce foreground", "IC-Light normal map",
-                             "IC-Light normal sigma", "IC-Light lights"}
+                             "IC-Light normal sigma", "IC-Light lights", "IC-Light hires pass"}
     assert xyz_axes["IC-Light detail blur size"].type is int
     assert xyz_axes["IC-Light falloff"].type is float
     assert xyz_axes["IC-Light model"].choices() == ["iclight_sd15_fbc.safetensors", "iclight_sd15_fc.safetensors"]

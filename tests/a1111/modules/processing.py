@@ -1,13 +1,24 @@
 """Mirrors modules/processing.py (v1.10.1), the order and data flow an always-on script sees.
 
-- `process_images`: `scripts.before_process(p)`, then `p.override_settings` applied to `shared.opts`
+- `process_images`: `scripts.before_process(p)`, the selected checkpoint loaded again if a refiner
+  or hires checkpoint left another one (`sd_models.reload_model_weights()`), `p.override_settings` applied to `shared.opts`
   and restored in `finally`. A list `p.seed` gives each image its seed.
-- `process_images_inner`: `scripts.process(p)`, then `p.init(...)`, then `sd_unet.apply_unet()`; per
-  batch `before_process_batch`, `process_batch`, `p.sample(...)`, decode, `postprocess_batch`; at the
-  end `scripts.postprocess(p, processed)` (not reached when sampling raises).
-- txt2img `sample`: sampler created, noise, `process_before_every_sampling`, `sampler.sample`; with
-  hires. fix `sample_hr_pass`: new sampler, latent upscale (the "Latent" upscalers), new noise,
-  `process_before_every_sampling` with `p.is_hr_pass` set, `sampler.sample_img2img` with the hires steps.
+- `process_images_inner` (lines 863-1080): the refiner's checkpoint looked up, `scripts.process(p)`,
+  then `p.init(...)`, then `sd_unet.apply_unet()`; per batch (line 941): stop when interrupted,
+  `sd_models.reload_model_weights()` (back to the selected checkpoint when a hires checkpoint or the
+  refiner changed it), `before_process_batch`, `process_batch`, `p.sample(...)`, decode,
+  `postprocess_batch`; at the end `scripts.postprocess(p, processed)` (not reached when sampling raises).
+- txt2img `init` (lines 1252-1305): the hires checkpoint looked up ("Hires checkpoint" in the
+  infotext), the latent scale mode of the upscaler (None for a pixel upscaler).
+- txt2img `sample` (lines 1307-1362): sampler created, noise, `process_before_every_sampling`,
+  `sampler.sample`; with hires. fix the first pass decoded (pixel upscalers), then
+  `sd_models.reload_model_weights(info=hr_checkpoint_info)` under `SkipWritingToConfig`, then
+  `sample_hr_pass` (lines 1364-1464): nothing more when interrupted, new sampler on the model now
+  loaded, latent upscale ("Latent" upscalers) or the decoded images resized and encoded with that
+  model's VAE, new noise, `process_before_every_sampling` with `p.is_hr_pass` set,
+  `sampler.sample_img2img` with the hires steps.
+- `close()` (lines 404-410, 1466-1472), called by modules/txt2img.py and img2img.py through `closing(p)`
+  whatever happens (`run_generation` here).
 - img2img `init`: sampler created, init images resized, `/255` then `*2 - 1`, encoded with
   `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image repeated
   over the batch or one per image; from the init images also the overlay images (with a mask) and
@@ -21,6 +32,7 @@
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder), and
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way).
 """
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +40,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from modules import sd_samplers, sd_unet, shared
+from modules import sd_models, sd_samplers, sd_unet, shared
 
 
 # Where results are saved (A1111: opts.outdir_txt2img_samples...): the `a1111` fixture points it into
@@ -72,6 +84,8 @@ class StableDiffusionProcessing:
     outpath_samples: str = field(default_factory=lambda: default_outpath_samples)
     do_not_save_samples: bool = False
     refiner_checkpoint: str = None
+    refiner_switch_at: float = None
+    refiner_checkpoint_info: Any = None
 
     def save_samples(self):
         return shared.opts.samples_save and not self.do_not_save_samples
@@ -79,6 +93,13 @@ class StableDiffusionProcessing:
     @property
     def sd_model(self):
         return shared.sd_model
+
+    def close(self):
+        self.sampler = None
+
+    def setup_conds(self):
+        """The refiner calls it after switching (A1111 re-encodes the prompts with the new model); the
+        stand-in's prompts are embeddings already."""
 
     def conds(self):
         """One prompt for the batch, made after `before_process` as A1111's `setup_conds` is."""
@@ -97,9 +118,22 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     denoising_strength: float = 0.5
     hr_second_pass_steps: int = 0
     hr_checkpoint_name: str = None
+    hr_upscaler: str = None
+    hr_checkpoint_info: Any = None
+    latent_scale_mode: dict = None
 
     def init(self):
-        pass
+        if not self.enable_hr:
+            return
+        if self.hr_checkpoint_name and self.hr_checkpoint_name != "Use same checkpoint":
+            self.hr_checkpoint_info = sd_models.get_closet_checkpoint_match(self.hr_checkpoint_name)
+            if self.hr_checkpoint_info is None:
+                raise Exception(f"Could not find checkpoint with name {self.hr_checkpoint_name}")
+            self.extra_generation_params["Hires checkpoint"] = self.hr_checkpoint_info.short_title
+        if self.hr_upscaler is not None:
+            self.latent_scale_mode = shared.latent_upscale_modes.get(self.hr_upscaler, None)
+        else:
+            self.latent_scale_mode = shared.latent_upscale_modes.get(shared.latent_upscale_default_mode, "nearest")
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
@@ -108,13 +142,28 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
         if not self.enable_hr:
             return samples
-        return self.sample_hr_pass(samples, conditioning, unconditional_conditioning, seeds)
+        decoded_samples = None
+        if self.latent_scale_mode is None:
+            decoded_samples = self.sd_model.decode_first_stage(samples)
+        with sd_models.SkipWritingToConfig():
+            sd_models.reload_model_weights(info=self.hr_checkpoint_info)
+        return self.sample_hr_pass(samples, decoded_samples, conditioning, unconditional_conditioning, seeds)
 
-    def sample_hr_pass(self, samples, conditioning, unconditional_conditioning, seeds):
+    def sample_hr_pass(self, samples, decoded_samples, conditioning, unconditional_conditioning, seeds):
+        if shared.state.interrupted:
+            return samples
         self.is_hr_pass = True
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
         size = (int(self.height * self.hr_scale) // 8, int(self.width * self.hr_scale) // 8)
-        samples = torch.nn.functional.interpolate(samples, size=size, mode="bilinear", antialias=False)
+        if self.latent_scale_mode is not None:
+            mode = self.latent_scale_mode
+            samples = torch.nn.functional.interpolate(samples, size=size, mode=mode["mode"], antialias=mode["antialias"])
+        else:
+            # A pixel upscaler (any name; a bicubic resize here): the first pass images, encoded by the model now loaded.
+            images = ((decoded_samples + 1) / 2).clamp(0, 1)
+            pixels = (size[0] * 8, size[1] * 8)
+            images = torch.nn.functional.interpolate(images, size=pixels, mode="bicubic", antialias=True).clamp(0, 1)
+            samples = self.sd_model.get_first_stage_encoding(self.sd_model.encode_first_stage(images * 2 - 1))
         image_conditioning = self.txt2img_image_conditioning(samples)
         noise = image_noise((4, *size), seeds)
         self.scripts.process_before_every_sampling(self, x=samples, noise=noise, c=conditioning, uc=unconditional_conditioning)
@@ -183,6 +232,7 @@ def process_images(p):
         p.scripts.before_process(p)
     stored = {k: getattr(shared.opts, k) for k in p.override_settings}
     try:
+        sd_models.reload_model_weights()
         for k, v in p.override_settings.items():
             setattr(shared.opts, k, v)
         return process_images_inner(p)
@@ -192,7 +242,17 @@ def process_images(p):
                 setattr(shared.opts, k, v)
 
 
+def run_generation(p):
+    """modules/txt2img.py / img2img.py (lines 79-83): `process_images` inside `closing(p)`."""
+    with closing(p):
+        return process_images(p)
+
+
 def process_images_inner(p):
+    if p.refiner_checkpoint not in (None, "", "None", "none"):
+        p.refiner_checkpoint_info = sd_models.get_closet_checkpoint_match(p.refiner_checkpoint)
+        if p.refiner_checkpoint_info is None:
+            raise Exception(f"Could not find checkpoint with name {p.refiner_checkpoint}")
     if p.scripts is not None:
         p.scripts.process(p)
     images, latents = [], []
@@ -203,6 +263,9 @@ def process_images_inner(p):
         sd_unet.apply_unet()
         for n in range(p.n_iter):
             p.iteration = n
+            if shared.state.interrupted or shared.state.stopping_generation:
+                break
+            sd_models.reload_model_weights()  # the hires checkpoint or the refiner may have changed the model
             if isinstance(p.seed, list):
                 seeds = p.seed[n * p.batch_size:(n + 1) * p.batch_size]
             else:

@@ -1,9 +1,11 @@
 """Mirrors the k-diffusion sampling of A1111 v1.10.1 for the Euler sampler with the "Automatic"
 scheduler: modules/sd_samplers_kdiffusion.py `KDiffusionSampler.sample` / `sample_img2img` and
-modules/sd_samplers_common.py `setup_img2img_steps` (img2img_fix_steps off)."""
+modules/sd_samplers_common.py `setup_img2img_steps` (img2img_fix_steps off) and `launch_sampling`
+(an interrupt returns the last latent)."""
 import k_diffusion.sampling
 
 from modules.sd_samplers_cfg_denoiser import CFGDenoiser
+from modules.sd_samplers_common import InterruptedException
 
 
 def setup_img2img_steps(p, steps=None):
@@ -19,8 +21,17 @@ def setup_img2img_steps(p, steps=None):
 
 class KDiffusionSampler:
     def __init__(self, sd_model):
-        self.model_wrap_cfg = CFGDenoiser(sd_model)
+        self.model_wrap_cfg = CFGDenoiser(self)
         self.model_wrap = self.model_wrap_cfg.inner_model
+        self.last_latent = None
+
+    def launch_sampling(self, p, x, sigmas, extra):
+        self.model_wrap_cfg.p = p
+        self.last_latent = x
+        try:
+            return k_diffusion.sampling.sample_euler(self.model_wrap_cfg, x, sigmas, extra_args=extra, disable=True)
+        except InterruptedException:
+            return self.last_latent
 
     def get_sigmas(self, p, steps):
         return self.model_wrap.get_sigmas(steps)
@@ -35,7 +46,7 @@ class KDiffusionSampler:
         self.model_wrap_cfg.total_steps = steps
         x = x * sigmas[0]
         extra = self.extra_args(p, conditioning, unconditional_conditioning, image_conditioning)
-        return k_diffusion.sampling.sample_euler(self.model_wrap_cfg, x, sigmas, extra_args=extra, disable=True)
+        return self.launch_sampling(p, x, sigmas, extra)
 
     def sample_img2img(self, p, x, noise, conditioning, unconditional_conditioning, steps=None, image_conditioning=None):
         steps, t_enc = setup_img2img_steps(p, steps)
@@ -44,7 +55,7 @@ class KDiffusionSampler:
         self.model_wrap_cfg.total_steps = t_enc + 1
         xi = x + noise * sigma_sched[0]
         extra = self.extra_args(p, conditioning, unconditional_conditioning, image_conditioning)
-        return k_diffusion.sampling.sample_euler(self.model_wrap_cfg, xi, sigma_sched, extra_args=extra, disable=True)
+        return self.launch_sampling(p, xi, sigma_sched, extra)
 
 
 def create_sampler(name, model):

@@ -7,6 +7,11 @@ for prompts of unequal token length, the fake uncond rows) and `combine_denoised
 modules/sd_samplers_kdiffusion.py, `CFGDenoiserKDiffusion.inner_model` (a k-diffusion
 `CompVisDenoiser` around the model, made on first use).
 
+Also the start of `CFGDenoiser.forward` (an interrupt raises `InterruptedException`, then
+`sd_samplers_common.apply_refiner` may switch to the refiner), `update_inner_model`, and the last
+latent kept for an interrupted sampler (A1111 keeps the prediction of the cond rows; here the
+combined result).
+
 Left out, unused by SD 1.x IC-Light: edit (InstructPix2Pix) models, mask blending, the
 cfg_denoiser/denoised callbacks, previews, prompt padding (off by default).
 One departure: `cond` arrives already reconstructed as `(conds_list, tensor)`, what A1111 gets from
@@ -15,13 +20,14 @@ One departure: `cond` arrives already reconstructed as `(conds_list, tensor)`, w
 import torch
 from k_diffusion.external import CompVisDenoiser
 
-from modules import shared
+from modules import sd_samplers_common, shared
 
 
 class CFGDenoiser(torch.nn.Module):
-    def __init__(self, sd_model, total_steps=10):
+    def __init__(self, sampler, total_steps=10):
         super().__init__()
-        self.sd_model = sd_model
+        self.sampler = sampler
+        self.p = None
         self.model_wrap = None
         self.step = 0
         self.total_steps = total_steps
@@ -29,8 +35,11 @@ class CFGDenoiser(torch.nn.Module):
     @property
     def inner_model(self):
         if self.model_wrap is None:
-            self.model_wrap = CompVisDenoiser(self.sd_model)
+            self.model_wrap = CompVisDenoiser(shared.sd_model)
         return self.model_wrap
+
+    def update_inner_model(self):
+        self.model_wrap = None
 
     def combine_denoised(self, x_out, conds_list, uncond, cond_scale):
         denoised_uncond = x_out[-uncond.shape[0]:]
@@ -41,6 +50,10 @@ class CFGDenoiser(torch.nn.Module):
         return denoised
 
     def forward(self, x, sigma, uncond, cond, cond_scale, s_min_uncond, image_cond):
+        if shared.state.interrupted or shared.state.skipped:
+            raise sd_samplers_common.InterruptedException
+        if self.p is not None:
+            sd_samplers_common.apply_refiner(self, sigma)
         opts = shared.opts
         conds_list, tensor = cond
         batch_size = len(conds_list)
@@ -92,4 +105,5 @@ class CFGDenoiser(torch.nn.Module):
 
         denoised = self.combine_denoised(x_out, conds_list, uncond, 1.0 if skip_uncond else cond_scale)
         self.step += 1
+        self.sampler.last_latent = denoised
         return denoised

@@ -1,10 +1,13 @@
 """Mirrors modules/shared.py (v1.10.1): the globals the extension reads.
 
-`sd_model` is set by the tests to a real ldm LatentDiffusion; `opts` carries the settings
-CFGDenoiser, sampling and image saving read, with A1111's defaults; `opts.add_option`,
-`OptionInfo` (with `.info`) and `options_section` as modules/options.py has them (lines 13-74,
-256-259); `state` with the progress fields of modules/shared_state.py (lines 16-27), which
-modules/progress.py (102-108) turns into the progress bar.
+`sd_model` is set by the tests to a real ldm LatentDiffusion (A1111 reads it from
+`sd_models.model_data`; the stand-in's `model_data` writes it here); `opts` carries the settings
+CFGDenoiser, sampling, checkpoint loading and image saving read, with A1111's defaults;
+`opts.add_option`, `OptionInfo` (with `.info`) and `options_section` as modules/options.py has them
+(lines 13-74, 256-259); `state` with the interrupt flags and the progress fields of
+modules/shared_state.py (lines 16-27), which modules/progress.py (102-108) turns into the progress
+bar; `latent_upscale_modes` and `latent_upscale_default_mode` as modules/shared_items.py / shared.py
+(v1.10.1) have them.
 """
 from types import SimpleNamespace
 
@@ -36,6 +39,9 @@ def options_section(section_identifier, options_dict):
 
 
 class State:
+    interrupted = False
+    skipped = False
+    stopping_generation = False
     job = ""
     job_no = 0
     job_count = 0
@@ -65,4 +71,19 @@ opts = Options(
     samples_save=True,
     samples_format="png",
     img2img_color_correction=False,
+    sd_model_checkpoint=None,
+    sd_checkpoints_limit=1,
+    sd_checkpoints_keep_in_cpu=True,
+    refiner_switch_by_sample_steps=False,
+    hires_fix_refiner_pass="second pass",
 )
+
+latent_upscale_default_mode = "Latent"
+latent_upscale_modes = {
+    "Latent": {"mode": "bilinear", "antialias": False},
+    "Latent (antialiased)": {"mode": "bilinear", "antialias": True},
+    "Latent (bicubic)": {"mode": "bicubic", "antialias": False},
+    "Latent (bicubic antialiased)": {"mode": "bicubic", "antialias": True},
+    "Latent (nearest)": {"mode": "nearest", "antialias": False},
+    "Latent (nearest-exact)": {"mode": "nearest-exact", "antialias": False},
+}
