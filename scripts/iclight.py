@@ -181,8 +181,9 @@ class Panel:
             subject = subject_array(rest[-1])
         return preview_image(values, width, height, subject)
 
-    def place(self, text: str, light_color: str, *size, evt: gr.SelectData):
-        """A click on the preview: a light there, and Light set to Placed."""
+    def place(self, evt: gr.SelectData, text: str, light_color: str, *size):
+        """A click on the preview: a light there, and Light set to Placed. `evt` comes first: gradio
+        passes event data only into a positional parameter ahead of `*size`."""
         width, height = size if size else DEFAULT_OUTPUT_SIZE
         return lights_text_with_click(text, evt.index, width, height, light_color), "Placed"
 

@@ -1,6 +1,5 @@
 """The panel: controls shown by the schema's rules, the light-map preview and its clicks, the A1111
 components it reads (through `on_after_component`), paste restoring hidden fields."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -106,15 +105,35 @@ def test_preview_draws_the_subject_faintly_by_its_alpha(a1111):
     assert (image[128, 128] != centre).any(), "the subject is not drawn over the light map"
 
 
+def click_preview(blocks, panel, index, *inputs):
+    """A click on the preview as gradio 3.41 delivers it: the select event's data goes in through
+    `special_args`, which fills only positional parameters ahead of any `*args`."""
+    import gradio as gr
+    from gradio.helpers import special_args
+
+    (fn,) = [blocks.fns[i].fn for i, dep in enumerate(blocks.dependencies)
+             if dep["trigger"] == "select" and dep["targets"] == [panel.preview._id]]
+    args, _, _ = special_args(fn, list(inputs), event_data=gr.EventData(panel.preview, {"index": index, "value": None}))
+    return fn(*args)
+
+
 def test_clicking_the_preview_places_a_light_and_chooses_placed(a1111):
-    panel, _ = build(True)
+    import gradio as gr
+
+    script = script_module().IcLightScript()
+    script_module().WATCHED.clear()
+    with gr.Blocks() as blocks:
+        for elem_id, value in (("img2img_width", 512), ("img2img_height", 640)):
+            script_module().remember_component(gr.Slider(64, 2048, value=value), elem_id=elem_id)
+        script.ui(True)
+    panel = script.panel
     w, h = preview_size(512, 640)
-    text, light = panel.place("", "#ffd0a0", evt=SimpleNamespace(index=[w // 4, h // 2]))
+    text, light = click_preview(blocks, panel, [w // 4, h // 2], "", "#ffd0a0", 512, 640)
     assert light == "Placed"
     (placed,) = parse_lights(text)
     assert abs(placed.x - 0.25) < 0.01 and abs(placed.y - 0.5) < 0.01 and placed.color == "#ffd0a0"
-    text, _ = panel.place(text, "#ffffff", evt=SimpleNamespace(index=[0, 0]))
-    assert len(parse_lights(text)) == 2
+    text, _ = click_preview(blocks, panel, [0, 0], text, "#ffffff", 512, 640)
+    assert len(parse_lights(text)) == 2, "a second click does not add a second light"
     from iclight_a1111.light_preview import lights_text_without_last
 
     assert parse_lights(lights_text_without_last(text)) == (placed,)
