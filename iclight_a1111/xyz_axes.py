@@ -23,7 +23,7 @@ def axis_specs(model_names: Callable[[], list[str]]) -> list[AxisSpec]:
     """One axis per non-image parameter: on/off, model, light, background source, and every number."""
     specs = []
     for param in PARAMS:
-        if param.kind in ("image", "color") or param.key in ("remove_background", "extra_outputs"):
+        if param.kind in ("image", "color") or param.key in ("remove_background", "extra_outputs", "keep_raw"):
             continue
         if param.kind == "number":
             specs.append(AxisSpec(f"IC-Light {param.label.lower()}", type(param.default), setter(param), None))

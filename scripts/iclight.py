@@ -4,7 +4,7 @@ import gradio as gr
 from modules import script_callbacks, scripts
 from modules.ui_components import InputAccordion, ToolButton
 
-from iclight_a1111 import a1111_adapter, generation
+from iclight_a1111 import a1111_adapter, after_sampling, generation
 from iclight_a1111.errors import IcLightError
 from iclight_a1111.model_files import OFFICIAL_FILES, select_model
 from iclight_a1111.params import PARAMS, PARAMS_BY_KEY, Param
@@ -99,11 +99,16 @@ class IcLightScript(scripts.Script):
     def process_before_every_sampling(self, p, *args, **kwargs):
         generation.before_sampling(p, kwargs["x"], HOST)
 
+    def postprocess_image_after_composite(self, p, pp, *args):
+        job = getattr(p, generation.JOB_ATTR, None)
+        if job is not None:
+            pp.image = after_sampling.finish_result(job, pp.image, p.iteration * p.batch_size + p.batch_index)
+
     def postprocess(self, p, processed, *args):
         job = getattr(p, generation.JOB_ATTR, None)
         if job is not None:
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731
-            generation.add_outputs(job, processed, p.width, p.height, save)
+            after_sampling.add_extras(job, processed, p.width, p.height, save)
 
 
 def on_infotext_pasted(infotext: str, params: dict) -> None:

@@ -69,14 +69,18 @@ def infotext_keys(values, variant, is_img2img):
 
 
 def test_infotext_records_only_the_parameters_the_generation_used():
-    common = {"model", "remove background", "extra outputs", "restore detail"}
+    common = {"model", "remove background", "extra outputs", "restore detail", "output", "preserve color"}
     assert infotext_keys({"light": "Left"}, "fc", True) == common | {
         "light", "light color", "shadow color", "falloff", "reinforce foreground", "normal map"}
     assert infotext_keys({"light": "None"}, "fc", True) == common | {"light", "normal map"}
     assert infotext_keys({"light": "Custom"}, "fc", True) == common | {"light", "reinforce foreground", "normal map"}
     assert infotext_keys({}, "fc", False) == common
+    assert infotext_keys({"output": "Original background"}, "fc", False) == common | {
+        "light the background", "keep the raw relight"}
+    assert infotext_keys({"preserve_color": 0.5}, "fc", False) == common | {"keep the raw relight"}
     assert infotext_keys({}, "fbc", False) == common | {"background"}
-    assert infotext_keys({"restore_detail": True}, "fbc", True) == common | {"background", "detail blur size", "detail source"}
+    assert infotext_keys({"restore_detail": True}, "fbc", True) == common | {
+        "background", "detail blur size", "detail source", "keep the raw relight"}
     assert infotext_keys({"normal_map": True}, "fc", True) == common | {
         "light color", "shadow color", "falloff", "reinforce foreground", "normal map", "normal sigma"}
 

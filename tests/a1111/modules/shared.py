@@ -34,4 +34,10 @@ opts = Options(
     samples_save=True,
     samples_format="png",
     img2img_color_correction=False,
+    img2img_background_color="#ffffff",
+    overlay_inpaint=True,
+    return_mask=False,
+    return_mask_composite=False,
+    return_grid=False,
+    enable_pnginfo=True,
 )
