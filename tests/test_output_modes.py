@@ -214,3 +214,32 @@ def test_original_background_in_img2img_puts_the_relit_subject_into_the_users_pi
     assert np.array_equal(result[alpha == 255], raw[alpha == 255]), "the subject is not the relit one"
     assert np.array_equal(result[alpha == 0], picture[alpha == 0]), "the background is not A1111's picture"
     assert p.extra_generation_params["IC-Light output"] == "Original background"
+
+
+def test_transparent_output_after_hires_fix_has_the_alpha_at_the_hires_size(a1111, tmp_path):
+    from modules import processing
+
+    from iclight_a1111.resize_modes import REFERENCE
+
+    rgba = subject(64, seed=8, alpha=True)
+    p = txt2img([{"enabled": True, "foreground": rgba, "output": "Transparent"}], batch_size=2, steps=2,
+                enable_hr=True, hr_scale=2.0, outpath_samples=str(tmp_path))
+    processed = processing.process_images(p)
+    expected = REFERENCE.fit(rgba[..., 3], 128, 128)
+    for result in processed.images:
+        assert result.size == (128, 128) and result.mode == "RGBA"
+        assert np.array_equal(np.array(result)[..., 3], expected), "the alpha is not the subject's at the hires size"
+
+
+def test_each_picture_of_an_img2img_batch_gets_its_own_relit_subject_back(a1111):
+    from modules import processing
+
+    pictures = [subject(64, seed=9, alpha=True), subject(64, seed=10, alpha=True)]
+    p = img2img([{"enabled": True, "output": "Original background", "keep_raw": True}], [pil(i) for i in pictures],
+                batch_size=2, steps=2, denoising_strength=0.9)
+    processed = processing.process_images(p)
+    for i, picture in enumerate(pictures):
+        result, raw, alpha = np.array(processed.images[i]), np.array(processed.images[2 + i]), picture[..., 3]
+        assert np.array_equal(result[alpha == 255], raw[alpha == 255]), f"result {i}: not its own relit subject"
+        white = np.array(Image.alpha_composite(Image.new("RGBA", (64, 64), "#ffffff"), pil(picture)).convert("RGB"))
+        assert np.array_equal(result[alpha == 0], white[alpha == 0]), f"result {i}: not over its own picture"
