@@ -243,3 +243,26 @@ def test_each_picture_of_an_img2img_batch_gets_its_own_relit_subject_back(a1111)
         assert np.array_equal(result[alpha == 255], raw[alpha == 255]), f"result {i}: not its own relit subject"
         white = np.array(Image.alpha_composite(Image.new("RGBA", (64, 64), "#ffffff"), pil(picture)).convert("RGB"))
         assert np.array_equal(result[alpha == 0], white[alpha == 0]), f"result {i}: not over its own picture"
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpg"])
+def test_api_sends_the_transparent_alpha_as_png_and_grey_flattened_otherwise(a1111, monkeypatch, tmp_path, image_format):
+    import base64
+    import io
+
+    from modules import processing, shared
+    from modules.api.api import encode_pil_to_base64
+
+    monkeypatch.setattr(shared.opts, "samples_format", image_format)
+    rgba = subject(64, seed=11, alpha=True)
+    p = img2img([{"enabled": True, "output": "Transparent"}], [pil(rgba)], steps=2, denoising_strength=0.9,
+                outpath_samples=str(tmp_path))
+    processed = processing.process_images(p)
+    sent = Image.open(io.BytesIO(base64.b64decode(encode_pil_to_base64(processed.images[0]))))
+    if image_format == "png":
+        assert sent.mode == "RGBA" and np.array_equal(np.array(sent)[..., 3], rgba[..., 3]), "the API lost the alpha"
+        assert "IC-Light output: Transparent" in sent.info["parameters"]
+    else:
+        assert sent.mode == "RGB"
+        corner = np.array(sent)[:8, :8].astype(int)  # far from the subject, away from JPEG's edge ringing
+        assert np.abs(corner - 127).max() <= 3, "the background is not the grey the result was flattened on"
