@@ -80,17 +80,22 @@ def test_latent_upscale_mode_conditions_on_the_stretched_picture(a1111, encoded)
     assert np.array_equal(encoded[0][0], np.array(images.resize_image(0, pil(picture), 64, 128)))
 
 
-def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111):
+@pytest.mark.parametrize("feathering", ["drawn", "mask blur"])
+def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111, feathering):
     """Soft inpainting (`mask_round=False`): A1111 blends towards `p.init_latent` by `mask` during and
     after sampling, so the light latent must not reach any place where the mask keeps something."""
     from modules import processing
 
     from iclight_a1111.generation import JOB_ATTR
 
-    ramp = np.clip((np.arange(64) - 16) * 255 / 32, 0, 255).astype(np.uint8)  # kept | feathered | inpainted
-    mask = Image.fromarray(np.tile(ramp, (64, 1)))
+    if feathering == "drawn":
+        ramp = np.clip((np.arange(64) - 16) * 255 / 32, 0, 255).astype(np.uint8)  # kept | feathered | inpainted
+        mask, blur = Image.fromarray(np.tile(ramp, (64, 1))), 0
+    else:
+        mask, blur = Image.new("L", (64, 64), 0), 8
+        mask.paste(255, (32, 0, 64, 64))
     p = img2img([{"enabled": True, "light": "Right"}], [pil(marker_picture(64, 64))], mask=mask, mask_round=False,
-                steps=2, denoising_strength=0.9)
+                mask_blur=blur, steps=2, denoising_strength=0.9)
     processing.process_images(p)
     picture = getattr(p, JOB_ATTR).picture_latent
     keep = p.mask > 0

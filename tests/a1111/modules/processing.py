@@ -9,7 +9,7 @@
   hires. fix `sample_hr_pass`: new sampler, latent upscale (the "Latent" upscalers), new noise,
   `process_before_every_sampling` with `p.is_hr_pass` set, `sampler.sample_img2img` with the hires steps.
 - img2img `init` (lines 1602-1746, "Whole picture"): sampler created; an inpaint mask (`p.mask`,
-  stored as `image_mask`) made L and fitted with `images.resize_image(p.resize_mode, ...)`, its overlay
+  stored as `image_mask`) made L, blurred by `p.mask_blur`, and fitted with `images.resize_image(p.resize_mode, ...)`, its overlay
   mask doubled and clipped; each init image flattened on `img2img_background_color` and fitted the
   same way (not with mode 3, "latent upscale": the latent is interpolated to the output size after
   encoding); overlay images and colour corrections from the fitted pictures; `/255` then `*2 - 1`,
@@ -29,7 +29,8 @@
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder);
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way);
 colour corrections are recorded, not applied; the infotext is `Seed: <seed>, <extra generation
-params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0.
+params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
+`mask_blur` to 0 (A1111: 4) so that tests see the mask they draw.
 """
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     color_corrections: list = None
     resize_mode: int = 0
     mask_round: bool = True
+    mask_blur: int = 0
 
     def __post_init__(self):
         self.image_mask = self.mask
@@ -156,7 +158,8 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
         image_mask = None
         if self.image_mask is not None:
-            image_mask = webui_images.resize_image(self.resize_mode, self.image_mask.convert("L"), self.width, self.height)
+            image_mask = blur_mask(self.image_mask.convert("L"), self.mask_blur)
+            image_mask = webui_images.resize_image(self.resize_mode, image_mask, self.width, self.height)
             doubled = np.clip(np.array(image_mask.convert("L")).astype(np.float32) * 2, 0, 255).astype(np.uint8)
             self.mask_for_overlay = Image.fromarray(doubled)
             self.overlay_images = []
@@ -256,6 +259,26 @@ def process_images_inner(p):
     processed = Processed(output_images, torch.cat(latents), infotexts, dict(p.extra_generation_params), index_of_first_image)
     p.scripts.postprocess(p, processed)
     return processed
+
+
+def blur_mask(mask, sigma):
+    """Lines 1620-1630: `cv2.GaussianBlur` along x, then along y, kernel `2 * int(2.5 * sigma + 0.5) + 1`,
+    edges mirrored without repeating the border pixel (OpenCV's default), rounded back to 8 bits after each
+    pass (OpenCV's fixed-point arithmetic can differ by one level)."""
+    if sigma <= 0:
+        return mask
+    radius = int(2.5 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-x ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    values = np.array(mask, dtype=np.float64)
+    for axis in (1, 0):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (radius, radius)
+        padded = np.pad(values, pad, mode="reflect")
+        values = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
+        values = np.round(values)
+    return Image.fromarray(values.clip(0, 255).astype(np.uint8))
 
 
 def infotext(p, seed):
