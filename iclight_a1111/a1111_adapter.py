@@ -391,3 +391,10 @@ class A1111Host:
         finally:
             net.to(devices.cpu)
             devices.torch_gc()
+
+    def image_format(self) -> str:
+        return shared.opts.samples_format
+
+    def picture_background(self) -> str:
+        """The colour A1111 flattens transparent img2img pictures on."""
+        return shared.opts.img2img_background_color

@@ -17,14 +17,17 @@ import torch
 from PIL import Image
 
 from . import hires_pass
-from .detail import reinforce_foreground, restore_detail
+from .background_fill import background_without_subject
+from .composite import flatten_on
+from .detail import reinforce_foreground
 from .errors import IcLightError
 from .light_maps import DIAGONALS, DIRECTIONS, fbc_background, fc_light_map, parse_color
-from .normals import NORMAL_LIGHTS, normal_map_image, normals_from_relights
+from .normals import NORMAL_LIGHTS
 from .model_files import ModelFile
 from .params import PARAMS_BY_KEY, coerce, infotext_entries, is_infotext_key, values_from_args
 from .placed_lights import placed_light_map
-from .vae_encoding import composite_on_grey, resize_and_center_crop
+from .resize_modes import REFERENCE, Layout
+from .vae_encoding import composite_on_grey
 
 OVERRIDES_ATTR = "iclight_overrides"  # values set by X/Y/Z plot axes on `p`
 JOB_ATTR = "iclight_job"
@@ -45,6 +48,17 @@ class Host(Protocol):
     def route(self, sampler: Any, latents: torch.Tensor) -> None: ...
     def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
     def save_image(self, p: Any, image: Image.Image, index: int, infotext: str, suffix: str) -> None: ...
+    def image_format(self) -> str: ...
+    def picture_background(self) -> str: ...
+
+
+@dataclass
+class ResultRecord:
+    """One real result of the generation, as sampled and as IC-Light made it."""
+
+    index: int  # in the generation's order (batch count x batch size): its seed and subject
+    raw: Image.Image
+    final: Image.Image
 
 
 @dataclass
@@ -55,11 +69,15 @@ class IcLightJob:
     model: ModelFile
     inputs: list[np.ndarray]  # the subjects' RGB as given, one per image or one for all
     alphas: list[np.ndarray | None]  # 0..1: the subject's own alpha, or the background remover's
+    layout: Layout = REFERENCE  # how images are fitted to the output: img2img's resize mode, or the reference's crop
+    pictures: list[np.ndarray] = field(default_factory=list)  # what the user gave, as A1111 sees it (RGB)
     light_maps: list[np.ndarray] = field(default_factory=list)  # img2img fc: one, or one per subject
     background: np.ndarray | None = None
     latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     picture_latent: torch.Tensor | None = None  # img2img with a mask: A1111's latent of the user's picture
     hires_checkpoint: tuple[str, str | None] | None = None  # (title, family) of another hires checkpoint
+    results: list[ResultRecord] = field(default_factory=list)
+    image_format: str = "png"  # A1111's format for saved and returned images
 
     @property
     def subjects(self) -> list[np.ndarray]:
@@ -70,18 +88,23 @@ class IcLightJob:
         """Foreground (then background) latents for a pass at this latent size, encoded once."""
         if (height, width) not in self.latents:
             w, h = width * 8, height * 8
-            parts = [encode([resize_and_center_crop(s, w, h) for s in self.subjects])]
+            parts = [encode([self.layout.fit(s, w, h) for s in self.subjects])]
             if self.model.variant == "fbc":
-                background = encode([self.background_image(w, h)])
+                background = encode(self.background_images(w, h))
                 parts.append(background.expand(parts[0].shape[0], -1, -1, -1))
             self.latents[(height, width)] = torch.cat(parts, dim=1)
         return self.latents[(height, width)]
 
-    def background_image(self, width: int, height: int) -> np.ndarray:
+    def background_images(self, width: int, height: int) -> list[np.ndarray]:
+        """The fbc background condition: one for all subjects, or (from the pictures) one per subject."""
         source = self.values["background_source"]
         if source.startswith("Upload"):
-            return resize_and_center_crop(self.background, width, height)
-        return fbc_background(source, width, height)
+            return [self.layout.fit(self.background, width, height)]
+        if source == "Original picture":
+            return [background_without_subject(self.layout.fit(self.pictures[i % len(self.pictures)], width, height),
+                                               self.layout.fit_alpha(alpha, width, height))
+                    for i, alpha in enumerate(self.alphas)]
+        return [fbc_background(source, width, height)]
 
 
 TAKEN_OVER = ("init", "sample", "close")
@@ -176,7 +199,23 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
         alphas = host.predict_alphas(inputs)
     else:
         alphas = [own_alpha(i) for i in images]
-    job = IcLightJob(values, model, inputs, alphas, hires_checkpoint=hires_checkpoint)
+    if is_img2img:
+        # A1111's picture: the init images flattened on its img2img background colour, fitted by its resize mode.
+        pictures = [flatten_on(coerce(PARAMS_BY_KEY["foreground"], i), host.picture_background())
+                    for i in p.init_images if i is not None]
+        layout = Layout(getattr(p, "resize_mode", 0))
+    else:
+        pictures, layout = inputs, REFERENCE
+    job = IcLightJob(values, model, inputs, alphas, layout, pictures, hires_checkpoint=hires_checkpoint,
+                     image_format=host.image_format())
+    for needs_alpha, what in ((values["output"] != "Generated", f"'Output: {values['output']}'"),
+                              (model.variant == "fbc" and values["background_source"] == "Original picture",
+                               "'Background: Original picture'")):
+        if needs_alpha and any(a is None for a in alphas):
+            raise IcLightError(
+                f"IC-Light {what} needs to know where the subject is: turn on 'Remove background', "
+                "or give the subject as an RGBA image whose alpha marks it."
+            )
 
     if model.variant == "fbc":
         if values["background_source"].startswith("Upload"):
@@ -228,7 +267,7 @@ def light_maps(job: IcLightJob, width: int, height: int) -> list[np.ndarray]:
     """The initial images of an img2img fc pass: the light map (the four of a normal map), with the
     subject pasted onto it when reinforced (one map per subject, or the one subject on each map)."""
     directions = NORMAL_LIGHTS if job.values["normal_map"] else (job.values["light"],)
-    bases = [light_map_image({**job.values, "light": d}, width, height) for d in directions]
+    bases = [light_map_image({**job.values, "light": d}, width, height, job.layout) for d in directions]
     if not job.values["reinforce_foreground"]:
         return bases
     if any(a is None for a in job.alphas):
@@ -236,27 +275,19 @@ def light_maps(job: IcLightJob, width: int, height: int) -> list[np.ndarray]:
             "IC-Light 'Reinforce foreground' needs to know where the subject is: turn on 'Remove background', "
             "or give the subject as an RGBA image whose alpha marks it."
         )
-    subjects = [(resize_and_center_crop(s, width, height), subject_alpha(a, width, height))
+    subjects = [(job.layout.fit(s, width, height), job.layout.fit_alpha(a, width, height))
                  for s, a in zip(job.subjects, job.alphas)]
     if len(bases) == 1:
         return [reinforce_foreground(bases[0], s, a) for s, a in subjects]
     return [reinforce_foreground(b, *subjects[0]) for b in bases]
 
 
-def subject_alpha(alpha: np.ndarray | None, width: int, height: int) -> np.ndarray | None:
-    """A subject's alpha (0..1) resized and cropped like the subject; None stays None."""
-    if alpha is None:
-        return None
-    mask = np.repeat((alpha * 255).round().astype(np.uint8)[..., None], 3, axis=2)
-    return resize_and_center_crop(mask, width, height)[..., 0] / 255.0
-
-
-def light_map_image(values: Mapping[str, Any], width: int, height: int) -> np.ndarray:
+def light_map_image(values: Mapping[str, Any], width: int, height: int, layout: Layout = REFERENCE) -> np.ndarray:
     light = values["light"]
     if light == "Custom":
         if values["light_map"] is None:
             raise IcLightError("IC-Light light is 'Custom' but no light map was given: upload one, or pick a preset light.")
-        return resize_and_center_crop(flatten(values["light_map"]), width, height)
+        return layout.fit(flatten(values["light_map"]), width, height)
     lit, dark = parse_color(values["light_color"]), parse_color(values["shadow_color"])
     if light == "Placed":
         return placed_light_map(values["lights"], width, height, dark, values["falloff"])
@@ -340,14 +371,16 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         if job.light_maps and not is_hr_pass:
             # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
             # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
-            light = host.encode([resize_and_center_crop(m, width * 8, height * 8) for m in job.light_maps])
+            light = host.encode([job.layout.fit(m, width * 8, height * 8) for m in job.light_maps])
             light = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
             mask = getattr(p, "mask", None)
             if mask is not None:
-                # With an inpaint mask only the masked area starts from the light map; the rest stays the
+                # With an inpaint mask only the inpainted area starts from the light map; the rest stays the
                 # picture (kept from the first batch: later batches find `p.init_latent` already mixed).
+                # A1111 also blends towards `p.init_latent` by `mask` during and after sampling, so wherever
+                # any of the picture is kept (a soft mask's feathered band too) it must be the picture alone.
                 job.picture_latent = job.picture_latent if job.picture_latent is not None else p.init_latent
-                light = job.picture_latent * mask + light * p.nmask
+                light = torch.where(mask > 0, job.picture_latent, light)
             p.init_latent = light
         host.route(p.sampler, job.concat_latents(height, width, host.encode))
     except Exception as e:
@@ -368,60 +401,3 @@ def fail_sampling(sampler: Any, error: Exception) -> None:
         raise error
 
     sampler.model_wrap_cfg.forward = forward
-
-
-SaveImage = Callable[[Image.Image, int, str, str], None]  # image, result index, infotext, file name suffix
-
-
-def add_outputs(job: IcLightJob, processed: Any, width: int, height: int, save: SaveImage) -> None:
-    """The `postprocess` hook: after each result its restored-detail copy, after each group of four
-    normal-map relights their normal map, then the inputs as used; each saved like a result."""
-    first = getattr(processed, "index_of_first_image", 0)
-    infotexts = list(processed.infotexts) + [""] * (len(processed.images) - len(processed.infotexts))
-    results, texts = list(processed.images[first:]), infotexts[first:]
-    images, infotexts = list(processed.images[:first]), infotexts[:first]
-
-    def add(image: Image.Image, index: int, suffix: str) -> None:
-        images.append(image)
-        infotexts.append(texts[index] if index < len(texts) else "")
-        save(image, index, infotexts[-1], suffix)
-
-    group = len(NORMAL_LIGHTS) if job.values["normal_map"] else 1
-    for start_index in range(0, len(results), group):
-        members = range(start_index, min(start_index + group, len(results)))
-        for i in members:
-            images.append(results[i])
-            infotexts.append(texts[i])
-            if job.values["restore_detail"]:
-                add(Image.fromarray(restored(job, np.array(results[i].convert("RGB")), i)), i, "-iclight-detail")
-        if job.values["normal_map"] and len(members) == group:
-            add(normal_map(job, [results[i] for i in members]), start_index, "-iclight-normal")
-    if job.values["extra_outputs"]:
-        for image in extra_output_images(job, width, height):
-            add(image, 0, "-iclight-input")
-    processed.images[:] = images
-    processed.infotexts[:] = infotexts
-
-
-def normal_map(job: IcLightJob, relights: list[Image.Image]) -> Image.Image:
-    """The normal map of one subject from its Left, Right, Bottom and Top relights."""
-    arrays = [np.array(r.convert("RGB")) for r in relights]
-    alpha = subject_alpha(job.alphas[0], arrays[0].shape[1], arrays[0].shape[0])
-    normals = normals_from_relights(*arrays, alpha=alpha, sigma=job.values["normal_sigma"])
-    return Image.fromarray(normal_map_image(normals))
-
-
-def restored(job: IcLightJob, image: np.ndarray, index: int) -> np.ndarray:
-    """`image` (result number `index`) with its subject's detail restored."""
-    sources = job.inputs if job.values["detail_source"] == "Input" else job.subjects
-    original = resize_and_center_crop(sources[index % len(sources)], image.shape[1], image.shape[0])
-    return restore_detail(image, original, job.values["detail_size"])
-
-
-def extra_output_images(job: IcLightJob, width: int, height: int) -> list[Image.Image]:
-    """The inputs as the model saw them, for the gallery."""
-    images = [Image.fromarray(resize_and_center_crop(s, width, height)) for s in job.subjects]
-    images += [Image.fromarray(m) for m in job.light_maps]
-    if job.model.variant == "fbc":
-        images.append(Image.fromarray(job.background_image(width, height)))
-    return images

@@ -20,7 +20,8 @@ from .placed_lights import compact_text, parse_lights
 
 LIGHTS = (*DIRECTIONS, *DIAGONALS, "Placed", "Ambient", "None", "Custom")
 DETAIL_SOURCES = ("Input", "Foreground")
-BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient")
+BACKGROUNDS = ("Upload", "Upload, flipped", *DIRECTIONS, "Ambient", "Original picture")
+OUTPUTS = ("Generated", "Original background", "Transparent")
 INFOTEXT_PREFIX = "IC-Light "
 
 
@@ -70,6 +71,11 @@ def light_chosen(light: str) -> Callable[[Mapping[str, Any], str, bool], bool]:
     return lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"] and v["light"] == light
 
 
+def processes_results(values: Mapping[str, Any]) -> bool:
+    """Whether the results are changed after sampling (detail, colour, output)."""
+    return values["restore_detail"] or values["preserve_color"] > 0 or values["output"] != "Generated"
+
+
 PARAMS: tuple[Param, ...] = (
     Param("enabled", "Enabled", "bool", False),
     Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)", defines_result=True),
@@ -82,7 +88,7 @@ PARAMS: tuple[Param, ...] = (
           shown=lambda v, variant, img2img: not img2img),
     Param("light_map", "Light map", "image", None, help="used when Light is Custom", shown=light_chosen("Custom")),
     Param("background_source", "Background", "choice", "Upload", BACKGROUNDS,
-          help="fbc: the background condition: an upload, or a light gradient",
+          help="fbc: the background condition: an upload, a light gradient, or the picture with the subject's area filled in",
           applies=lambda v, variant, img2img: variant == "fbc"),
     Param("background", "Background image", "image", None, help="fbc: used when Background is Upload",
           shown=lambda v, variant, img2img: variant == "fbc" and v["background_source"].startswith("Upload")),
@@ -100,7 +106,7 @@ PARAMS: tuple[Param, ...] = (
           help="fc light maps: >1 keeps the light near its edge, <1 spreads it; 1 is the reference's linear ramp",
           applies=light_map_built),
     Param("restore_detail", "Restore detail", "bool", False,
-          help="add, after each result, a copy with the subject's fine detail put back (difference of Gaussians)"),
+          help="put the subject's fine detail back into each result (difference of Gaussians)"),
     Param("detail_size", "Detail blur size", "number", 5, minimum=1, maximum=51, step=2,
           help="odd Gaussian size: detail finer than this comes from the subject, light coarser from the result",
           applies=lambda v, variant, img2img: v["restore_detail"]),
@@ -125,6 +131,17 @@ PARAMS: tuple[Param, ...] = (
                "checkpoint; On merges IC-Light onto an SD 1.x Hires checkpoint; Off refines the relit image plainly",
           applies=lambda v, variant, img2img: not img2img and v["hires_pass"] != "Automatic",
           shown=lambda v, variant, img2img: not img2img),
+    Param("output", "Output", "choice", "Generated", OUTPUTS,
+          help="the result as generated, the relit subject over the picture you gave (by its alpha), "
+               "or the relit subject with its alpha (RGBA)"),
+    Param("light_background", "Light the background", "number", 0.0, minimum=0.0, maximum=1.0, step=0.05,
+          help="Original background: shade the picture by the light map's luminance (0 leaves it untouched)",
+          applies=lambda v, variant, img2img: v["output"] == "Original background"),
+    Param("preserve_color", "Preserve color", "number", 0.0, minimum=0.0, maximum=1.0, step=0.05,
+          help="keep the relit luminance and take the subject's own chroma back, inside its alpha (1: fully)"),
+    Param("keep_raw", "Keep the raw relight", "bool", False,
+          help="also add each result as sampled, before detail, colour and output",
+          applies=lambda v, variant, img2img: processes_results(v)),
 )
 PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 

@@ -23,7 +23,7 @@ def axis_specs(model_names: Callable[[], list[str]]) -> list[AxisSpec]:
     """One axis per non-image parameter: on/off, model, light, background source, placed lights and every number."""
     specs = []
     for param in PARAMS:
-        if param.kind in ("image", "color") or param.key in ("remove_background", "extra_outputs"):
+        if param.kind in ("image", "color") or param.key in ("remove_background", "extra_outputs", "keep_raw"):
             continue
         if param.kind == "lights":
             # Text in the compact form; X/Y/Z splits its field at commas, so each value is quoted.

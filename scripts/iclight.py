@@ -4,7 +4,7 @@ import gradio as gr
 from modules import script_callbacks, scripts
 from modules.ui_components import InputAccordion, ToolButton
 
-from iclight_a1111 import a1111_adapter, generation
+from iclight_a1111 import a1111_adapter, after_sampling, generation
 from iclight_a1111.errors import IcLightError
 from iclight_a1111.model_files import OFFICIAL_FILES, select_model
 from iclight_a1111.light_preview import (
@@ -111,6 +111,9 @@ class Panel:
                 with gr.Row():
                     for key in ("detail_size", "detail_source", "normal_sigma"):
                         self.add(key)
+                with gr.Row():
+                    for key in ("output", "light_background", "preserve_color", "keep_raw"):
+                        self.add(key)
         self.wire()
 
     def build_model_and_light(self) -> None:
@@ -144,7 +147,7 @@ class Panel:
         """Visibility and preview follow the inputs, also when a paste or "Send to" sets them."""
         self.value_keys = [p.key for p in PARAMS if p.kind != "image"]
         self.toggled = [p.key for p in PARAMS if p.key not in ("enabled", "model")]
-        for key in ("model", "light", "normal_map", "restore_detail", "background_source"):
+        for key in ("model", "light", "normal_map", "restore_detail", "background_source", "output", "preserve_color"):
             self.inputs[key].change(fn=self.visibility, inputs=[self.inputs[k] for k in self.value_keys],
                                     outputs=[self.inputs[k] for k in self.toggled] + [self.preview, self.lights_column],
                                     show_progress=False)
@@ -218,12 +221,17 @@ class IcLightScript(scripts.Script):
     def process_before_every_sampling(self, p, *args, **kwargs):
         generation.before_sampling(p, kwargs["x"], HOST)
 
+    def postprocess_image_after_composite(self, p, pp, *args):
+        job = getattr(p, generation.JOB_ATTR, None)
+        if job is not None:
+            pp.image = after_sampling.finish_result(job, pp.image, p.iteration * p.batch_size + p.batch_index)
+
     def postprocess(self, p, processed, *args):
         generation.finish(p, HOST)
         job = getattr(p, generation.JOB_ATTR, None)
         if job is not None:
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731
-            generation.add_outputs(job, processed, p.width, p.height, save)
+            after_sampling.add_extras(job, processed, p.width, p.height, save)
 
 
 def on_infotext_pasted(infotext: str, params: dict) -> None:

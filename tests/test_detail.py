@@ -58,15 +58,16 @@ def run(p):
     return processing.process_images(p)
 
 
-def test_restored_copy_follows_each_result(a1111):
-    p = img2img([{"enabled": True, "restore_detail": True, "detail_size": 3}], [pil(subject(64, seed=1)), pil(subject(64, seed=2))],
-                batch_size=2, steps=2, denoising_strength=0.9)
+def test_each_result_is_restored_from_its_own_subject(a1111):
+    p = img2img([{"enabled": True, "restore_detail": True, "detail_size": 3, "keep_raw": True}],
+                [pil(subject(64, seed=1)), pil(subject(64, seed=2))], batch_size=2, steps=2, denoising_strength=0.9)
     result = run(p)
-    assert len(result.images) == 4 and len(result.infotexts) == 4
-    for i in (0, 2):
-        relit, restored = np.array(result.images[i]), np.array(result.images[i + 1])
-        original = subject(64, seed=1 + i // 2)
+    assert len(result.images) == 4 and len(result.infotexts) == 4, "expected 2 results, then their 2 raw relights"
+    for i in (0, 1):
+        restored, relit = np.array(result.images[i]), np.array(result.images[i + 2])
+        original = subject(64, seed=1 + i)
         assert np.array_equal(restored, restore_detail(relit, original, 3)), f"result {i} restored wrongly"
+        assert result.infotexts[i] == result.infotexts[i + 2], f"raw relight {i} lost its result's infotext"
     assert p.extra_generation_params["IC-Light restore detail"] == "True"
 
 

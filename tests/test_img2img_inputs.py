@@ -65,13 +65,16 @@ def test_added_images_are_saved_like_results_with_their_infotext(a1111, tmp_path
     from modules import images, processing, shared
 
     images.saved.clear()
-    p = img2img([{"enabled": True, "normal_map": True, "restore_detail": True, "extra_outputs": True}],
+    p = img2img([{"enabled": True, "normal_map": True, "restore_detail": True, "extra_outputs": True, "keep_raw": True}],
                 [pil(subject())], steps=2, denoising_strength=0.9, outpath_samples=str(tmp_path / "out"))
     processed = processing.process_images(p)
     names = sorted(path.rsplit("-", 1)[-1] for path, _ in images.saved)
-    assert names == ["detail.png"] * 4 + ["input.png"] * 5 + ["normal.png"], names
+    seeds = sorted(f"{s}.png" for s in p.all_seeds)
+    assert names == sorted(seeds + ["input.png"] * 5 + ["normal.png"] + ["raw.png"] * 4), names
     assert all("IC-Light model: iclight_sd15_fc.safetensors" in info for _, info in images.saved)
     assert len(processed.images) == 4 + 4 + 1 + 5
+    for (path, _), result in zip(images.saved[:4], processed.images[:4]):
+        assert np.array_equal(np.array(Image.open(path)), np.array(result)), "the saved result is not the restored one"
 
     images.saved.clear()
     shared.opts.samples_save = False

@@ -1,6 +1,7 @@
 """Light maps pixel-identical to the reference demo's formulas, at odd sizes."""
 import numpy as np
 import pytest
+from PIL import Image
 
 from iclight_a1111.light_maps import fbc_background, fc_light_map
 
@@ -58,16 +59,18 @@ def test_default_color_and_falloff_keep_reference_pixels():
     assert np.array_equal(fc_light_map("Top", 513, 771, (255,) * 3, (0,) * 3, 1.0), reference("Top", 513, 771, 255, 0))
 
 
-def test_custom_light_map_upload_is_flattened_resized_and_cropped(a1111):
-    from modules import processing
+@pytest.mark.parametrize("resize_mode", [0, 1, 2])
+def test_custom_light_map_upload_is_flattened_and_fitted_by_the_img2img_resize_mode(a1111, resize_mode):
+    from modules import images, processing
 
     from generation_harness import img2img, pil, subject
-    from iclight_a1111.vae_encoding import composite_on_grey, resize_and_center_crop
+    from iclight_a1111.vae_encoding import composite_on_grey
 
     rng = np.random.default_rng(5)
     upload = rng.integers(0, 256, (90, 150, 4), dtype=np.uint8)
     p = img2img([{"enabled": True, "light": "Custom", "light_map": upload, "extra_outputs": True}], [pil(subject(64))],
-                steps=2, denoising_strength=0.9)
+                steps=2, denoising_strength=0.9, resize_mode=resize_mode, width=128, height=64)
     used = np.array(processing.process_images(p).images[2])
-    expected = resize_and_center_crop(composite_on_grey(upload[..., :3], upload[..., 3] / 255.0), 64, 64)
-    assert np.array_equal(used, expected), "the custom light map was not flattened, resized and cropped"
+    flat = Image.fromarray(composite_on_grey(upload[..., :3], upload[..., 3] / 255.0))
+    expected = np.array(images.resize_image(resize_mode, flat, 128, 64))
+    assert np.array_equal(used, expected), f"the custom light map was not fitted like A1111's picture (mode {resize_mode})"

@@ -35,7 +35,8 @@ def visible(panel):
 def test_img2img_fc_at_defaults_shows_only_model_and_light_controls(a1111):
     panel, _ = build(True)
     assert visible(panel) == {"model", "light", "light_color", "shadow_color", "falloff", "remove_background",
-                              "restore_detail", "reinforce_foreground", "normal_map", "extra_outputs"}
+                              "restore_detail", "reinforce_foreground", "normal_map", "extra_outputs", "output",
+                              "preserve_color"}
     assert panel.preview.visible and not panel.lights_column.visible
     assert len(visible(panel)) <= len(PARAMS) // 2 + 1, "the panel shows about as much as before"
 

@@ -84,6 +84,12 @@ def test_infotext_records_what_defines_the_result_and_what_differs_from_its_defa
         "model", "normal map", "light color"}
     assert infotext_keys({"light": "Placed", "lights": parse_lights("0.5,0.5,0.5,#ffffff,1"), "light_color": "#ff0000"}, "fc", True) \
         == {"model", "light", "lights"}, "placed lights have their own colours: the light colour is not used"
+    assert infotext_keys({"output": "Original background"}, "fc", False) == {"model", "output"}
+    assert infotext_keys({"output": "Original background", "light_background": 0.5}, "fc", False) == {
+        "model", "output", "light the background"}
+    assert infotext_keys({"light_background": 0.5}, "fc", False) == {"model"}, "light the background written for Generated"
+    assert infotext_keys({"preserve_color": 0.5, "keep_raw": True}, "fc", False) == {"model", "preserve color", "keep the raw relight"}
+    assert infotext_keys({"keep_raw": True}, "fc", False) == {"model"}, "keep the raw relight written with nothing to keep"
 
 
 def test_pasting_an_iclight_infotext_sets_every_field_it_leaves_out_to_its_default():
@@ -114,6 +120,9 @@ def test_visibility_rules_follow_the_schema():
     assert "lights" in shown("fc", True, light="Placed")
     assert {"detail_size", "detail_source"} <= shown("fc", True, restore_detail=True)
     assert "normal_sigma" in shown("fc", True, normal_map=True)
+    assert "light_background" in shown("fc", True, output="Original background")
+    assert not {"light_background", "keep_raw"} & shown("fc", True), "output options shown for Generated"
+    assert "hires_pass" in shown("fc", False) and "hires_pass" not in shown("fc", True)
     assert {"model", "remove_background", "extra_outputs", "restore_detail"} <= shown("fbc", False) & fc_img2img
 
 

@@ -22,7 +22,7 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
         assert [type(i).__name__ for i in inputs] == [
             "InputAccordion", "Dropdown", "Dropdown", "Image", "Image", "Dropdown", "Image", "Checkbox", "Checkbox",
             "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox",
-            "Radio"]
+            "Radio", "Radio", "Slider", "Slider", "Checkbox"]
         assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
         assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"
 
@@ -138,7 +138,8 @@ def test_xyz_axes_cover_model_light_enabled_and_background(xyz_axes):
     assert set(xyz_axes) - {"cell"} == {"IC-Light enabled", "IC-Light model", "IC-Light light", "IC-Light background",
                              "IC-Light falloff", "IC-Light restore detail", "IC-Light detail blur size",
                              "IC-Light detail source", "IC-Light reinforce foreground", "IC-Light normal map",
-                             "IC-Light normal sigma", "IC-Light lights", "IC-Light hires pass"}
+                             "IC-Light normal sigma", "IC-Light lights", "IC-Light hires pass",
+                             "IC-Light output", "IC-Light light the background", "IC-Light preserve color"}
     assert xyz_axes["IC-Light detail blur size"].type is int
     assert xyz_axes["IC-Light falloff"].type is float
     assert xyz_axes["IC-Light model"].choices() == ["iclight_sd15_fbc.safetensors", "iclight_sd15_fc.safetensors"]
@@ -278,3 +279,42 @@ def test_non_sd1_model_files_are_not_offered_and_the_reason_is_logged(a1111, cap
     names = [m.name for m in a1111_adapter.model_files()]
     assert "iclight_sdxl_fc.safetensors" not in names
     assert "not listing" in capsys.readouterr().out
+
+
+def test_output_and_colour_settings_round_trip_through_api_infotext_and_paste(a1111):
+    """Positional (schema order, new parameters last) and named API forms; the infotext records each step
+    and pasting it restores them."""
+    from modules import processing
+    from modules.infotext_utils import paste_values
+
+    from iclight_a1111.params import defaults
+
+    script_module()
+    named = {"enabled": True, "output": "Original background", "light_background": 0.5, "preserve_color": 0.25,
+             "keep_raw": True, "restore_detail": True}
+    positional = [{**defaults(), **named}[p.key] for p in PARAMS]
+    rgba = subject(64, alpha=True)
+    for args in ([named], positional):
+        p = img2img(args, [pil(rgba)], steps=2, denoising_strength=0.9)
+        processed = processing.process_images(p)
+        assert len(processed.images) == 2, "expected the result and its raw relight"
+        params = dict(p.extra_generation_params)
+        assert (params["IC-Light output"], params["IC-Light light the background"], params["IC-Light preserve color"],
+                params["IC-Light keep the raw relight"]) == ("Original background", "0.5", "0.25", "True")
+        script, _ = panels()["img2img"]
+        values = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, params)))
+        assert (values["IC-Light output"], values["IC-Light light the background"], values["IC-Light preserve color"],
+                values["IC-Light keep the raw relight"]) == ("Original background", 0.5, 0.25, True)
+
+
+def test_xyz_axes_for_output_and_preserve_colour_change_the_result(a1111, xyz_axes):
+    from modules import processing
+
+    p = txt2img([{"enabled": True, "foreground": subject(64, alpha=True)}], steps=2)
+    xyz_axes["IC-Light output"].apply(p, "Transparent", None)
+    xyz_axes["IC-Light preserve color"].apply(p, 0.5, None)
+    processed = processing.process_images(p)
+    assert processed.images[0].mode == "RGBA", "the Output axis value was not used"
+    assert p.extra_generation_params["IC-Light preserve color"] == "0.5"
+    assert xyz_axes["IC-Light preserve color"].type is float
+    assert xyz_axes["IC-Light output"].choices() == ["Generated", "Original background", "Transparent"]

@@ -11,6 +11,7 @@ added to its input, as ControlNet's is; residuals are scaled by the control weig
 import torch
 from ldm.modules.diffusionmodules.openaimodel import UNetModel
 from ldm.modules.diffusionmodules.util import timestep_embedding
+from modules.scripts import Script
 
 
 class ControlModel(torch.nn.Module):
@@ -60,3 +61,20 @@ def restore(model: UNetModel) -> None:
     if hasattr(model, "_original_forward"):
         model.forward = model._original_forward
         del model._original_forward
+
+
+class DetectMapScript(Script):
+    """sd-webui-controlnet's `Script.postprocess` (scripts/controlnet.py, v1.1.455): each unit's detect map
+    is appended to `processed.images`, without an infotext, after the results and whatever other
+    scripts added; the script runs before or after IC-Light depending on the extension folder names."""
+
+    args_from = args_to = 0
+
+    def __init__(self, detect_maps):
+        self.detect_maps = detect_maps
+
+    def title(self):
+        return "ControlNet"
+
+    def postprocess(self, p, processed, *args):
+        processed.images.extend(self.detect_maps)

@@ -19,18 +19,29 @@
   `sampler.sample_img2img` with the hires steps.
 - `close()` (lines 404-410, 1466-1472), called by modules/txt2img.py and img2img.py through `closing(p)`
   whatever happens (`run_generation` here).
-- img2img `init`: sampler created, init images resized, `/255` then `*2 - 1`, encoded with
-  `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image repeated
-  over the batch or one per image; from the init images also the overlay images (with a mask) and
-  the colour corrections (with "Apply color correction"); an inpaint mask (`p.mask`, stored as
-  `image_mask`, "Whole picture" area) becomes `p.mask` (keep) / `p.nmask` (inpaint) at latent size.
+- img2img `init` (lines 1602-1746, "Whole picture"): sampler created; an inpaint mask (`p.mask`,
+  stored as `image_mask`) made L, blurred by `p.mask_blur`, and fitted with `images.resize_image(p.resize_mode, ...)`, its overlay
+  mask doubled and clipped; each init image flattened on `img2img_background_color` and fitted the
+  same way (not with mode 3, "latent upscale": the latent is interpolated to the output size after
+  encoding); overlay images and colour corrections from the fitted pictures; `/255` then `*2 - 1`,
+  encoded with `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image
+  repeated over the batch or one per image; the mask at latent size becomes `p.mask` (keep) /
+  `p.nmask` (inpaint), rounded to 0/1 unless `p.mask_round` is False (soft inpainting).
   `sample`: noise, `process_before_every_sampling(x=p.init_latent)`, then
   `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook; with a mask the
   result is blended `samples * nmask + init_latent * mask`.
+- Per result (lines 1038-1106): `p.batch_index`, `postprocess_image`, the overlay (`apply_overlay`,
+  `opts.overlay_inpaint`), `postprocess_image_after_composite`, saved with its infotext when
+  `save_samples()`, then with a mask and `opts.return_mask` / `opts.return_mask_composite` the
+  greyscale mask and the masked composite appended after it (without an infotext). Then the grid
+  first when `opts.return_grid` and more than one image, `index_of_first_image` 1 (lines 1113-1124).
 - `save_samples()`: `opts.samples_save` and not `p.do_not_save_samples`; results go to `p.outpath_samples`.
 
-Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder), and
-noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way).
+Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder);
+noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way);
+colour corrections are recorded, not applied; the infotext is `Seed: <seed>, <extra generation
+params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
+`mask_blur` to 0 (A1111: 4) so that tests see the mask they draw.
 """
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -40,7 +51,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from modules import sd_models, sd_samplers, sd_unet, shared
+from modules import images as webui_images
+from modules import scripts, sd_models, sd_samplers, sd_unet, shared
 
 
 # Where results are saved (A1111: opts.outdir_txt2img_samples...): the `a1111` fixture points it into
@@ -54,6 +66,7 @@ class Processed:
     latents: torch.Tensor
     infotexts: list
     extra_generation_params: dict
+    index_of_first_image: int = 0
 
 
 def image_noise(shape, seeds):
@@ -181,6 +194,9 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     inpaint_full_res: bool = False
     overlay_images: list = None
     color_corrections: list = None
+    resize_mode: int = 0
+    mask_round: bool = True
+    mask_blur: int = 0
 
     def __post_init__(self):
         self.image_mask = self.mask
@@ -189,19 +205,32 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
 
     def init(self):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
-        resized = [img.convert("RGB").resize((self.width, self.height), Image.LANCZOS) for img in self.init_images]
+        image_mask = None
         if self.image_mask is not None:
-            mask = self.image_mask.convert("L").resize((self.width, self.height), Image.LANCZOS)
+            image_mask = blur_mask(self.image_mask.convert("L"), self.mask_blur)
+            image_mask = webui_images.resize_image(self.resize_mode, image_mask, self.width, self.height)
+            doubled = np.clip(np.array(image_mask.convert("L")).astype(np.float32) * 2, 0, 255).astype(np.uint8)
+            self.mask_for_overlay = Image.fromarray(doubled)
             self.overlay_images = []
-            for image in resized:
+        self.color_corrections = [] if shared.opts.img2img_color_correction else None
+        imgs = []
+        for img in self.init_images:
+            image = webui_images.flatten(img, shared.opts.img2img_background_color)
+            if self.resize_mode != 3:
+                image = webui_images.resize_image(self.resize_mode, image, self.width, self.height)
+            if image_mask is not None:
+                if self.mask_for_overlay.size != image.size:
+                    self.mask_for_overlay = webui_images.resize_image(self.resize_mode, self.mask_for_overlay, *image.size)
                 masked = Image.new("RGBa", image.size)
-                masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask))
+                masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(self.mask_for_overlay.convert("L")))
                 self.overlay_images.append(masked.convert("RGBA"))
-        if shared.opts.img2img_color_correction:
-            self.color_corrections = [np.array(image) for image in resized]
-        imgs = [np.array(image).astype(np.float32) / 255.0 for image in resized]
+            if self.color_corrections is not None:
+                self.color_corrections.append(np.array(image))
+            imgs.append(np.array(image).astype(np.float32) / 255.0)
         if len(imgs) == 1:
             batch = np.repeat(imgs[0][None], self.batch_size, axis=0)
+            if self.overlay_images is not None:
+                self.overlay_images = self.overlay_images * self.batch_size
         elif len(imgs) <= self.batch_size:
             self.batch_size = len(imgs)
             batch = np.stack(imgs)
@@ -210,10 +239,14 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         image = torch.from_numpy(batch).permute(0, 3, 1, 2) * 2 - 1
         model = self.sd_model
         self.init_latent = model.get_first_stage_encoding(model.encode_first_stage(image))
+        if self.resize_mode == 3:
+            self.init_latent = torch.nn.functional.interpolate(self.init_latent, size=(self.height // 8, self.width // 8), mode="bilinear")
         self.image_conditioning = self.init_latent.new_zeros(self.init_latent.shape[0], 5, 1, 1)
-        if self.image_mask is not None:
+        if image_mask is not None:
             size = (self.init_latent.shape[3], self.init_latent.shape[2])
-            latmask = np.around(np.array(self.image_mask.convert("L").resize(size), dtype=np.float32) / 255)
+            latmask = np.array(image_mask.convert("RGB").resize(size), dtype=np.float32)[..., 0] / 255
+            if self.mask_round:
+                latmask = np.around(latmask)
             latmask = torch.from_numpy(np.tile(latmask[None], (self.init_latent.shape[1], 1, 1)))
             self.mask, self.nmask = 1.0 - latmask, latmask
 
@@ -255,7 +288,7 @@ def process_images_inner(p):
             raise Exception(f"Could not find checkpoint with name {p.refiner_checkpoint}")
     if p.scripts is not None:
         p.scripts.process(p)
-    images, latents = [], []
+    output_images, infotexts, latents = [], [], []
     p.all_seeds = list(p.seed) if isinstance(p.seed, list) else [p.seed + i for i in range(p.n_iter * p.batch_size)]
     p.all_prompts = [p.prompt] * len(p.all_seeds)
     with torch.no_grad():
@@ -277,9 +310,77 @@ def process_images_inner(p):
             decoded = ((p.sd_model.decode_first_stage(samples) + 1) / 2).clamp(0, 1)
             batch_images = [Image.fromarray((d.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for d in decoded]
             p.scripts.postprocess_batch(p, batch_images, batch_number=n)
-            images += batch_images
+            p.seeds = seeds
+            for i, image in enumerate(batch_images):
+                add_result(p, image, i, output_images, infotexts)
             latents.append(samples)
-    infotext = ", ".join(f"{k}: {v}" for k, v in p.extra_generation_params.items())
-    processed = Processed(images, torch.cat(latents), [infotext] * len(images), dict(p.extra_generation_params))
+    index_of_first_image = 0
+    if shared.opts.return_grid and len(output_images) >= 2:
+        output_images.insert(0, webui_images.image_grid(output_images, p.batch_size))
+        infotexts.insert(0, infotext(p, p.all_seeds[0]))
+        index_of_first_image = 1
+    processed = Processed(output_images, torch.cat(latents), infotexts, dict(p.extra_generation_params), index_of_first_image)
     p.scripts.postprocess(p, processed)
     return processed
+
+
+def blur_mask(mask, sigma):
+    """Lines 1620-1630: `cv2.GaussianBlur` along x, then along y, kernel `2 * int(2.5 * sigma + 0.5) + 1`,
+    edges mirrored without repeating the border pixel (OpenCV's default), rounded back to 8 bits after each
+    pass (OpenCV's fixed-point arithmetic can differ by one level)."""
+    if sigma <= 0:
+        return mask
+    radius = int(2.5 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-x ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    values = np.array(mask, dtype=np.float64)
+    for axis in (1, 0):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (radius, radius)
+        padded = np.pad(values, pad, mode="reflect")
+        values = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
+        values = np.round(values)
+    return Image.fromarray(values.clip(0, 255).astype(np.uint8))
+
+
+def infotext(p, seed):
+    return ", ".join([f"Seed: {seed}", *(f"{k}: {v}" for k, v in p.extra_generation_params.items())])
+
+
+def apply_overlay(image, overlay):
+    """v1.10.1 processing.py `apply_overlay` without "Only masked"'s paste location."""
+    if overlay is None:
+        return image, image.copy()
+    original_denoised_image = image.copy()
+    image = image.convert("RGBA")
+    image.alpha_composite(overlay)
+    return image.convert("RGB"), original_denoised_image
+
+
+def add_result(p, image, i, output_images, infotexts):
+    """One result of the batch, as the loop of process_images_inner treats it, with its mask images after it."""
+    p.batch_index = i
+    pp = scripts.PostprocessImageArgs(image)
+    p.scripts.postprocess_image(p, pp)
+    overlays = getattr(p, "overlay_images", None)
+    overlay = overlays[i] if shared.opts.overlay_inpaint and overlays is not None and i < len(overlays) else None
+    image, original_denoised_image = apply_overlay(pp.image, overlay)
+    pp = scripts.PostprocessImageArgs(image)
+    p.scripts.postprocess_image_after_composite(p, pp)
+    image = pp.image
+    text = infotext(p, p.seeds[i])
+    if p.save_samples():
+        webui_images.save_image(image, p.outpath_samples, "", p.seeds[i], p.prompt, shared.opts.samples_format, info=text, p=p)
+    infotexts.append(text)
+    if shared.opts.enable_pnginfo:
+        image.info["parameters"] = text
+    output_images.append(image)
+    mask_for_overlay = getattr(p, "mask_for_overlay", None)
+    if mask_for_overlay is not None:
+        if shared.opts.return_mask:
+            output_images.append(mask_for_overlay.convert("RGB"))
+        if shared.opts.return_mask_composite:
+            area = webui_images.resize_image(2, mask_for_overlay, image.width, image.height).convert("L")
+            composite = Image.composite(original_denoised_image.convert("RGBA").convert("RGBa"), Image.new("RGBa", image.size), area)
+            output_images.append(composite.convert("RGBA"))

@@ -7,6 +7,12 @@ from collections import namedtuple
 
 AlwaysVisible = object()
 ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
+
+
+class PostprocessImageArgs:
+    def __init__(self, image):
+        self.image = image
+
 scripts_data = []
 reported_errors = []
 
@@ -43,6 +49,12 @@ class Script:
         pass
 
     def postprocess_batch(self, p, *args, **kwargs):
+        pass
+
+    def postprocess_image(self, p, pp, *args):
+        pass
+
+    def postprocess_image_after_composite(self, p, pp, *args):
         pass
 
     def postprocess(self, p, processed, *args):
@@ -82,6 +94,12 @@ class ScriptRunner:
 
     def postprocess_batch(self, p, images, **kwargs):
         self._each("postprocess_batch", p, images=images, **kwargs)
+
+    def postprocess_image(self, p, pp):
+        self._each("postprocess_image", p, pp)
+
+    def postprocess_image_after_composite(self, p, pp):
+        self._each("postprocess_image_after_composite", p, pp)
 
     def postprocess(self, p, processed):
         self._each("postprocess", p, processed)

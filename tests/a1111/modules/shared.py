@@ -76,6 +76,12 @@ opts = Options(
     sd_checkpoints_keep_in_cpu=True,
     refiner_switch_by_sample_steps=False,
     hires_fix_refiner_pass="second pass",
+    img2img_background_color="#ffffff",
+    overlay_inpaint=True,
+    return_mask=False,
+    return_mask_composite=False,
+    return_grid=False,
+    enable_pnginfo=True,
 )
 
 latent_upscale_default_mode = "Latent"
