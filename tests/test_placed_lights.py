@@ -89,9 +89,10 @@ def test_named_api_form_and_defaults():
 def test_positional_api_form_takes_lights_at_the_end():
     args = [defaults()[p.key] for p in PARAMS]
     args[0], args[2] = True, "Placed"
-    args[[p.key for p in PARAMS].index("lights")] = [{"x": 0.5, "y": 0.5}]
+    index = [p.key for p in PARAMS].index("lights")
+    args[index] = [{"x": 0.5, "y": 0.5}]
     assert values_from_args(args)["lights"] == (light(),)
-    assert values_from_args(args[:-1])["lights"] == (), "an older positional call (without lights) broke"
+    assert values_from_args(args[:index])["lights"] == (), "an older positional call (without lights) broke"
 
 
 @pytest.mark.parametrize("lights,message", [
