@@ -142,9 +142,10 @@ def placement(unet: torch.nn.Module) -> Placement:
     return chosen or ("keep" if second_unet_fits(unet) else "park")
 
 
-def model_in_use() -> torch.nn.Module:
-    """The UNet of the checkpoint A1111 uses now: everything of IC-Light is keyed to this object."""
-    return shared.sd_model.model.diffusion_model
+def model_in_use() -> torch.nn.Module | None:
+    """The UNet of the checkpoint A1111 uses now (None when none is loaded, or the model has no
+    `model.diffusion_model`): everything of IC-Light is keyed to this object."""
+    return getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
 
 
 def second_unet_fits(unet: torch.nn.Module) -> bool:

@@ -67,7 +67,7 @@ class MergedWeightsCache:
 
     def held_for(self, unet: torch.nn.Module) -> bool:
         """Whether an entry is held and was merged for this very UNet object."""
-        return self.weights is not None and self.owner is not None and self.owner() is unet
+        return unet is not None and self.weights is not None and self.owner is not None and self.owner() is unet
 
     def clear(self) -> None:
         self.key, self.weights, self.owner = None, None, None

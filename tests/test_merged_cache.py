@@ -125,3 +125,18 @@ def test_cache_setting_off_keeps_nothing(a1111):
         assert a1111_adapter.MERGED_WEIGHTS.weights is None, "turning the setting off did not free the weights"
     finally:
         shared.opts.data.pop(a1111_adapter.CACHE_OPTION, None)
+
+
+def test_an_entry_is_held_for_one_unet_object_only(monkeypatch):
+    import gc
+
+    unet, twin = ldm_unet(seed=0), ldm_unet(seed=0)  # the same weights in two model objects
+    counting = Counting(unet, monkeypatch)
+    cache = MergedWeightsCache()
+    cycle(unet, counting.source(), cache)
+    cycle(twin, counting.source(), cache)
+    assert counting.merges == 2, "merged weights made for one model object were used for another"
+    assert cache.held_for(twin) and not cache.held_for(unet)
+    del twin
+    gc.collect()
+    assert not cache.held_for(None), "an entry whose model is gone counts as held for 'no model'"
