@@ -1,4 +1,5 @@
-"""The one schema of IC-Light's parameters: it drives the UI, the API, the infotext and the X/Y/Z axes.
+"""The one schema of IC-Light's parameters: it drives the UI (its controls and when each is shown),
+the API, the infotext and the X/Y/Z axes.
 
 Values travel as a dict keyed by `Param.key`. From the API they come either positionally (in
 schema order, as A1111 fills a script's args) or as one dict with named keys.

@@ -14,10 +14,12 @@ from iclight_a1111.params import PARAMS, PARAMS_BY_KEY, Param, defaults, pasted_
 from iclight_a1111.xyz_axes import axis_specs
 
 HOST = a1111_adapter.A1111Host()
-HINT = (
-    "Reference: denoising about **0.9** (img2img fc), CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-    "Click the preview to place a light."
-)
+HINTS = {
+    True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
+          "Click the light map to place a light.",
+    False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
+           "Upload the subject under *Subject & background*.",
+}
 # A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size
 # and the img2img picture, for the preview.
 WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image")
@@ -95,7 +97,7 @@ class Panel:
     def build(self) -> None:
         with InputAccordion(False, label="IC-Light", elem_id=f"iclight_{self.tab}") as enabled:
             self.inputs["enabled"] = enabled
-            gr.Markdown(HINT)
+            gr.Markdown(HINTS[self.is_img2img])
             self.build_model_and_light()
             with gr.Accordion("Subject & background", open=False, elem_id=f"iclight_subject_{self.tab}"):
                 with gr.Row():
