@@ -16,7 +16,7 @@ from iclight_a1111.xyz_axes import axis_specs
 HOST = a1111_adapter.A1111Host()
 HINTS = {
     True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-          "Click the light map to place a light.",
+          "With an fc model, click the light map to place a light.",
     False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
            "Upload the subject under *Subject & background*.",
 }
@@ -132,8 +132,9 @@ class Panel:
             self.add("light")
             self.add("hires_pass")
         with gr.Row():
-            self.preview = gr.Image(label="Light map (click to place a light)", type="numpy", interactive=False,
-                                    height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}",
+            # No label badge: it would cover the image's top-left corner, where a click must place a light too.
+            self.preview = gr.Image(label="Light map (click to place a light)", show_label=False, type="numpy",
+                                    interactive=False, height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}",
                                     visible="light" in self.shown)
             with gr.Column(visible="lights" in self.shown) as self.lights_column:
                 self.add("lights")
