@@ -77,6 +77,14 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
         refuse_lora_on_first_conv(conv)
         return super().append_concat(conv, args)
 
+    def deactivate(self, keep_merged_weights: bool = False) -> None:
+        """Off, the checkpoint's own weights back. A1111 calls this (from `apply_unet("None")`) only
+        before it loads other weights into the model (a refiner, a checkpoint switch): the merged copy
+        is released at once then, so it never sits in memory beside the weights being loaded."""
+        super().deactivate()
+        if not keep_merged_weights:
+            release_merged_weights()
+
     def is_active_for(self, model: ModelFile, unet: torch.nn.Module) -> bool:
         """Whether this is `model`'s IC-Light, active on `unet`."""
         return self.backup is not None and self.option.model == model and self.checkpoint.module is unet
@@ -361,10 +369,11 @@ class A1111Host:
             release_merged_weights()
 
     def deactivate(self) -> None:
+        """Off at the end of a generation (or a pass); the merged copy stays cached for the next one."""
         unet = sd_unet.current_unet
-        if isinstance(unet, IcLightUnet):
+        if isinstance(unet, IcLightSdUnet):
             try:
-                unet.deactivate()
+                unet.deactivate(keep_merged_weights=True)
             finally:
                 sd_unet.current_unet_option, sd_unet.current_unet = None, None
 
