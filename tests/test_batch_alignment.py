@@ -39,9 +39,9 @@ def record_unet_rows(unet, calls):
     handle = unet.checkpoint.module.input_blocks[0][0].register_forward_pre_hook(record)
     deactivate = unet.deactivate
 
-    def deactivate_and_unhook():
+    def deactivate_and_unhook(*args, **kwargs):
         handle.remove()
-        deactivate()
+        deactivate(*args, **kwargs)
 
     unet.deactivate = deactivate_and_unhook
 
