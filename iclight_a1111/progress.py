@@ -1,7 +1,7 @@
 """Progress of IC-Light's long work (reading and merging an IC-Light file, background removal,
-downloads), told to whatever shows it: A1111's progress bar and console (`a1111_adapter`), or nobody.
+downloads), told to whatever shows it: A1111's progress bar and console (`webui.progress_bar`), or nobody.
 
-The library reports through `tracked` and `task`; the adapter installs its reporter with `use`.
+The library reports through `tracked` and `task`; the webui layer installs its reporter with `use`.
 """
 from __future__ import annotations
 

@@ -1,197 +1,17 @@
-"""The IC-Light panel in txt2img and img2img: UI from the parameter schema, hooks into processing,
-infotext paste, X/Y/Z axes. Only A1111 glue: the work is done in `iclight_a1111`."""
-import gradio as gr
+"""The IC-Light script in txt2img and img2img: hooks into processing, infotext paste, X/Y/Z axes.
+Only A1111 glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`."""
 from modules import script_callbacks, scripts
-from modules.ui_components import InputAccordion, ToolButton
 
-from iclight_a1111 import a1111_adapter, after_sampling, generation
-from iclight_a1111.errors import IcLightError
-from iclight_a1111.model_files import OFFICIAL_FILES, select_model
-from iclight_a1111.light_preview import (
-    DEFAULT_OUTPUT_SIZE, lights_text_with_click, lights_text_without_last, preview_image, subject_array, values_for_preview,
-)
-from iclight_a1111.params import PARAMS, PARAMS_BY_KEY, Param, defaults, pasted_defaults, shown_keys
-from iclight_a1111.xyz_axes import axis_specs
+from iclight_a1111.generation import after_sampling, prepare, sampling
+from iclight_a1111.generation.infotext import pasted_defaults
+from iclight_a1111.generation.job import JOB_ATTR
+from iclight_a1111.generation.params import PARAMS, PARAMS_BY_KEY
+from iclight_a1111.webui.host import A1111Host
+from iclight_a1111.webui.model_folders import model_files
+from iclight_a1111.webui.panel import Panel, model_label_for, remember_component
+from iclight_a1111.webui.xyz_axes import axis_specs
 
-HOST = a1111_adapter.A1111Host()
-HINTS = {
-    True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-          "With an fc model, click the light map to place a light.",
-    False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-           "Upload the subject under *Subject & background*.",
-}
-# A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size
-# and the img2img picture, for the preview.
-WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image")
-WATCHED: dict[str, gr.components.Component] = {}
-# What the preview shows, read from the panel.
-PREVIEW_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "normal_map", "light_map", "foreground")
-
-
-def remember_component(component, **kwargs) -> None:
-    if kwargs.get("elem_id") in WATCHED_IDS:
-        WATCHED[kwargs["elem_id"]] = component
-
-
-def model_labels() -> list[str]:
-    return [m.label for m in a1111_adapter.model_files()]
-
-
-def model_label_for(name: str | None) -> str:
-    model = select_model(a1111_adapter.model_files(), name or "")
-    return model.label if model else (name or "")
-
-
-def variant_of(label: str | None) -> str:
-    """The kind of the chosen model (fc when none is found, so the panel shows the fc controls)."""
-    model = select_model(a1111_adapter.model_files(), label or "")
-    return model.variant if model else "fc"
-
-
-def download_official() -> dict:
-    messages = []
-    for name in ("iclight_sd15_fc.safetensors", "iclight_sd15_fbc.safetensors"):
-        try:
-            a1111_adapter.download_official(name)
-            messages.append(f"{name}: ready")
-        except IcLightError as e:
-            messages.append(str(e))
-    gr.Info(" | ".join(messages))
-    return gr.update(choices=model_labels())
-
-
-def component(param: Param, elem_id: str, visible: bool):
-    """The gradio input for one parameter of the schema (help text stays in the schema and README:
-    the panel is kept short)."""
-    common = dict(label=param.label, elem_id=elem_id, visible=visible)
-    if param.kind == "choice":
-        if len(param.choices) > 4:
-            return gr.Dropdown(list(param.choices), value=param.default, **common)
-        return gr.Radio(list(param.choices), value=param.default, **common)
-    if param.kind == "image":
-        return gr.Image(type="numpy", image_mode="RGBA", source="upload", height=192, **common)
-    if param.kind == "number":
-        return gr.Slider(param.minimum, param.maximum, value=param.default, step=param.step, **common)
-    if param.kind == "color":
-        return gr.ColorPicker(value=param.default, **common)
-    if param.kind == "lights":
-        return gr.Textbox(value="", lines=2, max_lines=6, placeholder="x, y, radius, #color, intensity (one light per line)",
-                          **common)
-    return gr.Checkbox(value=param.default, **common)
-
-
-class Panel:
-    """One tab's IC-Light panel: the inputs by parameter key, the preview and the wiring between them."""
-
-    def __init__(self, is_img2img: bool) -> None:
-        self.is_img2img = is_img2img
-        self.tab = "img2img" if is_img2img else "txt2img"
-        self.inputs: dict[str, gr.components.Component] = {}
-        self.default_model = select_model(a1111_adapter.model_files(), "")
-        self.shown = shown_keys(defaults(), self.default_model.variant if self.default_model else "fc", is_img2img)
-
-    def add(self, key: str) -> gr.components.Component:
-        self.inputs[key] = component(PARAMS_BY_KEY[key], f"iclight_{key}_{self.tab}", key in self.shown)
-        return self.inputs[key]
-
-    def build(self) -> None:
-        with InputAccordion(False, label="IC-Light", elem_id=f"iclight_{self.tab}") as enabled:
-            self.inputs["enabled"] = enabled
-            gr.Markdown(HINTS[self.is_img2img])
-            self.build_model_and_light()
-            with gr.Accordion("Subject & background", open=False, elem_id=f"iclight_subject_{self.tab}"):
-                with gr.Row():
-                    self.add("remove_background")
-                    self.add("background_source")
-                with gr.Row():
-                    self.add("foreground")
-                    self.add("background")
-            with gr.Accordion("After sampling", open=False, elem_id=f"iclight_after_{self.tab}"):
-                with gr.Row():
-                    for key in ("restore_detail", "reinforce_foreground", "normal_map", "extra_outputs"):
-                        self.add(key)
-                with gr.Row():
-                    for key in ("detail_size", "detail_source", "normal_sigma"):
-                        self.add(key)
-                with gr.Row():
-                    for key in ("output", "light_background", "preserve_color", "keep_raw"):
-                        self.add(key)
-        self.wire()
-
-    def build_model_and_light(self) -> None:
-        labels = model_labels()
-        with gr.Row():
-            model = gr.Dropdown(labels, value=self.default_model.label if self.default_model else None, label="Model",
-                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True)
-            self.inputs["model"] = model
-            refresh = ToolButton(value="\U0001f504", elem_id=f"iclight_model_{self.tab}_refresh")
-            refresh.click(fn=lambda: gr.update(choices=model_labels()), outputs=[model])
-            if not labels:
-                download = gr.Button(f"Download {' + '.join(n for n in OFFICIAL_FILES if 'fcon' not in n)}")
-                download.click(fn=download_official, outputs=[model])
-            self.add("light")
-            self.add("hires_pass")
-        with gr.Row():
-            # No label badge: it would cover the image's top-left corner, where a click must place a light too.
-            self.preview = gr.Image(label="Light map (click to place a light)", show_label=False, type="numpy",
-                                    interactive=False, height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}",
-                                    visible="light" in self.shown)
-            with gr.Column(visible="lights" in self.shown) as self.lights_column:
-                self.add("lights")
-                with gr.Row():
-                    self.remove_last = gr.Button("Remove last", size="sm", elem_id=f"iclight_remove_light_{self.tab}")
-                    self.clear = gr.Button("Clear", size="sm", elem_id=f"iclight_clear_lights_{self.tab}")
-        with gr.Row():
-            for key in ("light_color", "shadow_color", "falloff"):
-                self.add(key)
-        self.add("light_map")
-
-    def wire(self) -> None:
-        """Visibility and preview follow the inputs, also when a paste or "Send to" sets them."""
-        self.value_keys = [p.key for p in PARAMS if p.kind != "image"]
-        self.toggled = [p.key for p in PARAMS if p.key not in ("enabled", "model")]
-        for key in ("model", "light", "normal_map", "restore_detail", "background_source", "output", "preserve_color"):
-            self.inputs[key].change(fn=self.visibility, inputs=[self.inputs[k] for k in self.value_keys],
-                                    outputs=[self.inputs[k] for k in self.toggled] + [self.preview, self.lights_column],
-                                    show_progress=False)
-
-        # The output size and the img2img picture, where A1111 created them before this panel.
-        self.size = [WATCHED[f"{self.tab}_{side}"] for side in ("width", "height") if f"{self.tab}_{side}" in WATCHED]
-        self.picture = [WATCHED["img2img_image"]] if self.is_img2img and "img2img_image" in WATCHED else []
-        preview_inputs = [self.inputs[k] for k in PREVIEW_KEYS] + self.size + self.picture
-        for trigger in preview_inputs:
-            trigger.change(fn=self.render_preview, inputs=preview_inputs, outputs=[self.preview], show_progress=False)
-        initial = self.render_preview(*[c.value for c in preview_inputs])
-        self.preview.value = self.preview.postprocess(initial)
-
-        lights = self.inputs["lights"]
-        self.preview.select(fn=self.place, inputs=[lights, self.inputs["light_color"]] + self.size,
-                            outputs=[lights, self.inputs["light"]], show_progress=False)
-        self.remove_last.click(fn=lights_text_without_last, inputs=[lights], outputs=[lights], show_progress=False)
-        self.clear.click(fn=lambda: "", outputs=[lights], show_progress=False)
-
-    def visibility(self, *args) -> list[dict]:
-        """Show exactly the controls the schema says apply to these values, model kind and tab."""
-        values = dict(zip(self.value_keys, args))
-        shown = shown_keys(values_for_preview(values), variant_of(values["model"]), self.is_img2img)
-        return [gr.update(visible=k in shown) for k in self.toggled] + [
-            gr.update(visible="light" in shown), gr.update(visible="lights" in shown)]
-
-    def render_preview(self, *args):
-        """The preview for the values of PREVIEW_KEYS, then the output size and the img2img picture when known."""
-        values = values_for_preview(dict(zip(PREVIEW_KEYS, args)))
-        rest = args[len(PREVIEW_KEYS):]
-        width, height = rest[:2] if self.size else DEFAULT_OUTPUT_SIZE
-        subject = values["foreground"]
-        if subject is None and self.picture:
-            subject = subject_array(rest[-1])
-        return preview_image(values, width, height, subject)
-
-    def place(self, evt: gr.SelectData, text: str, light_color: str, *size):
-        """A click on the preview: a light there, and Light set to Placed. `evt` comes first: gradio
-        passes event data only into a positional parameter ahead of `*size`."""
-        width, height = size if size else DEFAULT_OUTPUT_SIZE
-        return lights_text_with_click(text, evt.index, width, height, light_color), "Placed"
+HOST = A1111Host()
 
 
 class IcLightScript(scripts.Script):
@@ -216,22 +36,22 @@ class IcLightScript(scripts.Script):
         return [inputs[p.key] for p in PARAMS]
 
     def before_process(self, p, *args):
-        generation.prepare_batch(p, args)
+        prepare.prepare_batch(p, args)
 
     def process(self, p, *args):
-        generation.start(p, args, HOST)
+        prepare.start(p, args, HOST)
 
     def process_before_every_sampling(self, p, *args, **kwargs):
-        generation.before_sampling(p, kwargs["x"], HOST)
+        sampling.before_sampling(p, kwargs["x"], HOST)
 
     def postprocess_image_after_composite(self, p, pp, *args):
-        job = getattr(p, generation.JOB_ATTR, None)
+        job = getattr(p, JOB_ATTR, None)
         if job is not None:
             pp.image = after_sampling.finish_result(job, pp.image, p.iteration * p.batch_size + p.batch_index)
 
     def postprocess(self, p, processed, *args):
-        generation.finish(p, HOST)
-        job = getattr(p, generation.JOB_ATTR, None)
+        sampling.finish(p, HOST)
+        job = getattr(p, JOB_ATTR, None)
         if job is not None:
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731
             after_sampling.add_extras(job, processed, p.width, p.height, save)
@@ -252,7 +72,7 @@ def add_xyz_axes() -> None:
     xyz = next((d.module for d in scripts.scripts_data if d.script_class.__module__ in ("xyz_grid.py", "scripts.xyz_grid")), None)
     if xyz is None or any(o.label.startswith("IC-Light") for o in xyz.axis_options):
         return
-    for spec in axis_specs(lambda: [m.name for m in a1111_adapter.model_files()]):
+    for spec in axis_specs(lambda: [m.name for m in model_files()]):
         xyz.axis_options.append(xyz.AxisOption(spec.label, spec.type, spec.apply, choices=spec.choices))
 
 

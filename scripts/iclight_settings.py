@@ -3,7 +3,7 @@ with the checkpoint."""
 import gradio as gr
 from modules import script_callbacks, shared
 
-from iclight_a1111 import a1111_adapter
+from iclight_a1111.webui import merged_weights
 
 # (section id, label, category id): listed under "Stable Diffusion" beside VAE and Extra Networks,
 # as A1111's own sections are (modules/shared_options.py registers the "sd" category).
@@ -12,18 +12,18 @@ SECTION = ("iclight", "IC-Light", "sd")
 
 def add_settings() -> None:
     options = shared.options_section(SECTION, {
-        a1111_adapter.CACHE_OPTION: shared.OptionInfo(
+        merged_weights.CACHE_OPTION: shared.OptionInfo(
             True,
             "Keep merged IC-Light weights between generations",
-            onchange=a1111_adapter.on_cache_setting_changed,
+            onchange=merged_weights.on_cache_setting_changed,
         ).info("re-activation without reading or merging; off frees one UNet copy"),
-        a1111_adapter.PLACEMENT_OPTION: shared.OptionInfo(
+        merged_weights.PLACEMENT_OPTION: shared.OptionInfo(
             "Automatic",
             "Checkpoint UNet while IC-Light runs (under --medvram/--lowvram it is always parked, whatever is "
             "chosen here)",
             gr.Radio,
-            {"choices": list(a1111_adapter.PLACEMENT_CHOICES)},
-            onchange=a1111_adapter.release_merged_weights,
+            {"choices": list(merged_weights.PLACEMENT_CHOICES)},
+            onchange=merged_weights.release_merged_weights,
         ).info("Keep on GPU: fastest, no weights move per generation, one more UNet of VRAM; Park in RAM: VRAM as "
                "plain generations; Automatic: keep when a second UNet fits in free VRAM"),
     })
@@ -32,4 +32,4 @@ def add_settings() -> None:
 
 
 script_callbacks.on_ui_settings(add_settings)
-script_callbacks.on_model_loaded(a1111_adapter.release_merged_weights)
+script_callbacks.on_model_loaded(merged_weights.release_merged_weights)

@@ -8,7 +8,7 @@ import torch
 
 from safetensors.torch import save_file
 
-from iclight_a1111.checkpoint_family import SD1_KEY, SD2_KEY, SDXL_KEY
+from iclight_a1111.unet.checkpoint_family import SD1_KEY, SD2_KEY, SDXL_KEY
 from tiny_models import random_offsets, tiny_latent_diffusion, write_offsets
 
 FAMILY_KEYS = {"sd1": SD1_KEY, "sd2": SD2_KEY, "sdxl": SDXL_KEY}
@@ -26,23 +26,23 @@ class A1111Env:
         return self.sd_model.model.diffusion_model
 
     def model_file(self, variant: str):
-        from iclight_a1111 import a1111_adapter
+        from iclight_a1111.webui import host as webui_host
 
-        return a1111_adapter.A1111Host().find_model(f"iclight_sd15_{variant}.safetensors")
+        return webui_host.A1111Host().find_model(f"iclight_sd15_{variant}.safetensors")
 
     def activate(self, variant: str):
         """What a generation does before sampling: the IC-Light UNet for `variant`, made current."""
         from modules import sd_unet
 
-        from iclight_a1111 import a1111_adapter
+        from iclight_a1111.webui import host as webui_host
 
-        a1111_adapter.A1111Host().activate(self.model_file(variant))
+        webui_host.A1111Host().activate(self.model_file(variant))
         return sd_unet.current_unet
 
     def deactivate(self) -> None:
-        from iclight_a1111 import a1111_adapter
+        from iclight_a1111.webui import host as webui_host
 
-        a1111_adapter.A1111Host().deactivate()
+        webui_host.A1111Host().deactivate()
 
     def add_checkpoint(self, name: str, seed: int, config: str = "sd1", on_load=None):
         """Another checkpoint A1111 can load: the tiny SD 1.x architecture with other random weights, in
@@ -89,11 +89,12 @@ def checkpoint_info(tmp_path: Path, name: str, content, config: str = "sd1"):
 def reset_env() -> None:
     from modules import hashes, processing, sd_models, sd_unet, shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
+    from iclight_a1111.webui import host as webui_host
 
-    a1111_adapter.A1111Host().deactivate()
+    webui_host.A1111Host().deactivate()
     hashes.caches.clear()
-    a1111_adapter.MERGED_WEIGHTS.clear()
+    merged_weights.MERGED_WEIGHTS.clear()
     shared.sd_model = None
     processing.default_outpath_samples = None
     sd_unet.current_unet_option = None

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from iclight_a1111.params import PARAMS
+from iclight_a1111.generation.params import PARAMS
 
 ROOT = Path(__file__).parents[1]
 

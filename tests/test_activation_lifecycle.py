@@ -11,7 +11,7 @@ from tiny_models import parameter_fingerprint
 @pytest.fixture
 def swaps(monkeypatch):
     """The number of times IC-Light weights were swapped into a UNet (one per activation)."""
-    from iclight_a1111 import concat_unet
+    from iclight_a1111.unet import concat_unet
 
     calls = []
     patch_unet = concat_unet.patch_unet
@@ -135,7 +135,7 @@ def test_switch_to_an_already_loaded_checkpoint_releases_the_cache_and_never_rou
     `reload_model_weights`, without `model_loaded` callbacks and without `apply_unet("None")`."""
     from modules import processing, sd_models, shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     shared.opts.sd_checkpoints_limit = 2
     first, first_unet = sd_models.model_data.sd_model, a1111.unet
@@ -145,16 +145,16 @@ def test_switch_to_an_already_loaded_checkpoint_releases_the_cache_and_never_rou
     assert other_unet is not first_unet and first in sd_models.model_data.loaded_sd_models
 
     processing.run_generation(txt2img([{"enabled": True, "foreground": subject()}], steps=STEPS))
-    assert a1111_adapter.MERGED_WEIGHTS.held_for(other_unet)
+    assert merged_weights.MERGED_WEIGHTS.held_for(other_unet)
     other_before, first_before = parameter_fingerprint(other_unet), parameter_fingerprint(first_unet)
 
     shared.opts.sd_model_checkpoint = first.sd_checkpoint_info.title
     sd_models.reload_model_weights()
     assert shared.sd_model is first, "the stand-in did not reuse the loaded checkpoint"
-    assert a1111_adapter.MERGED_WEIGHTS.held_for(other_unet), "the reuse path is expected to tell no one"
+    assert merged_weights.MERGED_WEIGHTS.held_for(other_unet), "the reuse path is expected to tell no one"
 
     processing.run_generation(txt2img([{"enabled": False}], steps=STEPS))
-    assert a1111_adapter.MERGED_WEIGHTS.weights is None, "merged weights of a checkpoint not in use are still held"
+    assert merged_weights.MERGED_WEIGHTS.weights is None, "merged weights of a checkpoint not in use are still held"
 
     other_calls = []
     hook = other_unet.register_forward_pre_hook(lambda module, args: other_calls.append(1))
@@ -164,7 +164,7 @@ def test_switch_to_an_already_loaded_checkpoint_releases_the_cache_and_never_rou
         hook.remove()
     assert not other_calls, "the generation ran the UNet of the checkpoint switched away from"
     assert swaps[-1] is first_unet, "IC-Light was merged into another UNet than the one in use"
-    assert a1111_adapter.MERGED_WEIGHTS.held_for(first_unet)
+    assert merged_weights.MERGED_WEIGHTS.held_for(first_unet)
     assert parameter_fingerprint(other_unet) == other_before
     assert parameter_fingerprint(first_unet) == first_before
 
@@ -174,7 +174,7 @@ def test_model_switched_mid_generation_turns_iclight_off_its_model(a1111):
     call runs the model in use, plainly, and IC-Light lets go of the old model and its merged weights."""
     from modules import sd_models, sd_unet, shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     shared.opts.sd_checkpoints_limit = 2
     first_unet = a1111.unet
@@ -184,7 +184,7 @@ def test_model_switched_mid_generation_turns_iclight_off_its_model(a1111):
     other_unet = shared.sd_model.model.diffusion_model
     sd_models.reload_model_weights(info=sd_models.checkpoints_list[a1111.sd_model.sd_checkpoint_info.title])
     a1111.activate("fc")
-    assert a1111_adapter.MERGED_WEIGHTS.held_for(first_unet)
+    assert merged_weights.MERGED_WEIGHTS.held_for(first_unet)
 
     sd_models.reload_model_weights(info=other_info)
     assert sd_unet.current_unet is not None, "the reuse path is expected to leave the SdUnet as it is"
@@ -194,5 +194,5 @@ def test_model_switched_mid_generation_turns_iclight_off_its_model(a1111):
         assert sd_unet.current_unet is None, "IC-Light stayed the current SdUnet after the switch"
         plain = other_unet(x, t, context)
     assert torch.equal(out, plain), "the model in use did not run plainly"
-    assert a1111_adapter.MERGED_WEIGHTS.weights is None, "merged weights of the old model are still held"
+    assert merged_weights.MERGED_WEIGHTS.weights is None, "merged weights of the old model are still held"
     assert parameter_fingerprint(first_unet) == before, "the old model was left with IC-Light weights"

@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from iclight_a1111.background_removal import RmbgNet, feed_size, load_rmbg, predict_alpha
+from iclight_a1111.images.background_removal import RmbgNet, feed_size, load_rmbg, predict_alpha
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.vae_encoding import composite_on_grey, resize_and_center_crop
+from iclight_a1111.images.vae_encoding import composite_on_grey, resize_and_center_crop
 
 LAYOUT = Path(__file__).parent / "data" / "rmbg14_layout.tsv"
 
@@ -97,9 +97,9 @@ def test_generation_cuts_the_subject_out_with_the_remover(a1111, rmbg_file):
 def test_remover_dropped_into_the_iclight_folder_is_used_and_not_listed_as_a_model(a1111, rmbg_file, capsys):
     import shutil
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     shutil.copy(rmbg_file, a1111.model_dir / "model.safetensors")
-    assert "model.safetensors" not in [m.name for m in a1111_adapter.model_files()]
+    assert "model.safetensors" not in [m.name for m in model_folders.model_files()]
     assert "not listing" not in capsys.readouterr().out
-    assert isinstance(a1111_adapter.background_remover(), RmbgNet)
+    assert isinstance(model_folders.background_remover(), RmbgNet)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from iclight_a1111 import a1111_adapter
+from iclight_a1111.webui import host as webui_host
 from iclight_a1111.errors import IcLightError
 
 SIGMA = 2.0
@@ -51,7 +51,7 @@ def denoise(a1111, x, conds_list, cond, uncond, latents, step=0, s_min_uncond=0.
 
     denoiser = CFGDenoiser(SimpleNamespace(), total_steps)
     denoiser.step = step
-    a1111_adapter.route_to_active_unet(SimpleNamespace(model_wrap_cfg=denoiser), latents)
+    webui_host.route_to_active_unet(SimpleNamespace(model_wrap_cfg=denoiser), latents)
     sigma = torch.full((x.shape[0],), SIGMA)
     placeholder = x.new_zeros(x.shape[0], 5, 1, 1)  # what A1111 passes as image_cond for SD 1.x
     with torch.no_grad():

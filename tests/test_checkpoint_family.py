@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from iclight_a1111.checkpoint_family import (
+from iclight_a1111.unet.checkpoint_family import (
     FIRST_EMBEDDER_KEY, SD1, SD1_KEY, SD2, SD2_KEY, SD3, SD3_KEY, SDXL, SDXL_KEY, family_from_file,
     family_from_shapes, same_latent_space,
 )

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
+from iclight_a1111.unet.concat_unet import CheckpointUnet, IcLightUnet
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.offset_files import offsets_from_tensors
+from iclight_a1111.unet.offset_files import offsets_from_tensors
 from tiny_models import LDM_UNET_FORWARD, ldm_unet, memory_source, parameter_fingerprint, random_offsets
 
 

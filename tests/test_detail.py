@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from generation_harness import img2img, pil, subject
-from iclight_a1111.detail import gaussian_blur, reinforce_foreground, restore_detail
+from iclight_a1111.images.detail import gaussian_blur, reinforce_foreground, restore_detail
 
 
 def checkerboard(h, w, cell=2):

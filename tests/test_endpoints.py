@@ -53,7 +53,7 @@ def test_models_lists_each_file_with_kind_label_hash_and_size(a1111, client):
 def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):
     from modules import processing
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import host as webui_host
 
     settings = {"light": "Placed", "lights": [{"x": 0.3, "y": 0.7, "radius": 0.6, "color": "#ffd0a0", "intensity": 1.2}],
                 "shadow_color": "#101010", "falloff": 1.5}
@@ -63,8 +63,8 @@ def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):
     assert served.shape == (64, 128, 3)
 
     encoded = []
-    encode = a1111_adapter.encode_images
-    monkeypatch.setattr(a1111_adapter, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
+    encode = webui_host.encode_images
+    monkeypatch.setattr(webui_host, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
     p = img2img([settings], [pil(subject(64))], steps=2, denoising_strength=0.9, width=128, height=64)
     processing.process_images(p)
     assert any(np.array_equal(i, served) for batch in encoded for i in batch), \
@@ -72,7 +72,7 @@ def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):
 
 
 def test_light_map_of_a_preset_has_the_requested_size(client):
-    from iclight_a1111.light_maps import fc_light_map
+    from iclight_a1111.images.light_maps import fc_light_map
 
     response = client.post("/iclight/v1/light-map", json={"light": "Top Right", "width": 96, "height": 40})
     assert np.array_equal(decode_png(response.json()["image"]), fc_light_map("Top Right", 96, 40))
@@ -97,7 +97,7 @@ def test_light_map_refusals_are_400_with_the_generation_message(client, body, me
 
 
 def test_remove_background_returns_the_cut_out_the_generation_uses(a1111, client, tmp_path):
-    from iclight_a1111.background_removal import load_rmbg, predict_alpha
+    from iclight_a1111.images.background_removal import load_rmbg, predict_alpha
 
     rmbg_folder = a1111.model_dir.parent / "rmbg"
     rmbg_folder.mkdir()

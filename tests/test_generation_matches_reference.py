@@ -6,7 +6,7 @@ import torch
 
 from generation_harness import embeddings, img2img, pil, subject, txt2img
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.vae_encoding import composite_on_grey
+from iclight_a1111.images.vae_encoding import composite_on_grey
 from reference_pipeline import ReferencePipeline, reference_fc_left_light
 
 

@@ -28,7 +28,7 @@ def switches(monkeypatch):
     being left, as the loading finds it."""
     from modules import sd_models, sd_unet, shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     seen = []
     reload_model_weights = sd_models.reload_model_weights
@@ -37,7 +37,7 @@ def switches(monkeypatch):
         if info is not None and info.filename != shared.sd_model.sd_checkpoint_info.filename:
             unet = shared.sd_model.model.diffusion_model
             seen.append({"to": info.model_name, "unet": unet, "fingerprint": parameter_fingerprint(unet),
-                         "sd_unet": sd_unet.current_unet, "cache": a1111_adapter.MERGED_WEIGHTS.weights})
+                         "sd_unet": sd_unet.current_unet, "cache": merged_weights.MERGED_WEIGHTS.weights})
         return reload_model_weights(*args, info=info, **kwargs)
 
     monkeypatch.setattr(sd_models, "reload_model_weights", recording)
@@ -57,7 +57,7 @@ def test_sdxl_hires_checkpoint_relights_the_first_pass_then_refines_plainly(a111
     from modules import processing, sd_unet, shared
     from modules.infotext_utils import paste_values
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
     from test_script_integration import panels
 
     shared.opts.sd_checkpoints_limit = limit
@@ -76,7 +76,7 @@ def test_sdxl_hires_checkpoint_relights_the_first_pass_then_refines_plainly(a111
     assert switch["cache"] is None, "merged weights were kept against a checkpoint A1111 is about to unload"
     assert calls.calls and not any(active for _, active in calls.calls), "the hires pass did not run plainly"
     assert shared.sd_model.is_sdxl and processed.images[0].size == (128, 128)
-    assert sd_unet.current_unet is None and a1111_adapter.MERGED_WEIGHTS.weights is None
+    assert sd_unet.current_unet is None and merged_weights.MERGED_WEIGHTS.weights is None
     assert p.extra_generation_params["Hires checkpoint"] == "sdxl-finish"
     assert p.extra_generation_params["IC-Light hires pass"] == "Off"
     script, _ = panels()["txt2img"]
@@ -143,7 +143,7 @@ def weight_loads(monkeypatch):
     weights the model had just before, and whether IC-Light still held a merged copy."""
     from modules import sd_models, sd_unet
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     seen = []
     load_model_weights = sd_models.load_model_weights
@@ -152,7 +152,7 @@ def weight_loads(monkeypatch):
         unet = model.model.diffusion_model
         seen.append((getattr(sd_unet.current_unet, "checkpoint", None) is not None
                      and sd_unet.current_unet.checkpoint.module is unet, weights(unet),
-                     a1111_adapter.MERGED_WEIGHTS.weights is not None))
+                     merged_weights.MERGED_WEIGHTS.weights is not None))
         return load_model_weights(model, checkpoint_info, state_dict)
 
     monkeypatch.setattr(sd_models, "load_model_weights", recording)
@@ -163,7 +163,7 @@ def weight_loads(monkeypatch):
 def test_refiner_runs_plainly_after_iclight_ran_the_steps_before_the_switch(a1111, weight_loads, limit):
     from modules import processing, sd_models, sd_unet, shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     settings_module()  # A1111 releases the cache through its `model_loaded` callback when it reads a checkpoint
     shared.opts.sd_checkpoints_limit = limit
@@ -187,7 +187,7 @@ def test_refiner_runs_plainly_after_iclight_ran_the_steps_before_the_switch(a111
     if limit == 1:  # with room for two models the first stays loaded, and its merged copy may stay with it
         assert not any(cached for _, _, cached in weight_loads), \
             "IC-Light's merged copy was still held while A1111 loaded the refiner's weights in its place"
-    assert sd_unet.current_unet is None and a1111_adapter.MERGED_WEIGHTS.weights is None
+    assert sd_unet.current_unet is None and merged_weights.MERGED_WEIGHTS.weights is None
     sd_models.reload_model_weights(info=first_info)
     if limit > 1:
         assert shared.sd_model.model.diffusion_model is first_unet
@@ -201,7 +201,7 @@ def test_refiner_runs_plainly_after_iclight_ran_the_steps_before_the_switch(a111
 def test_hires_pass_off_on_the_same_checkpoint_refines_plainly_and_keeps_the_cache(a1111):
     from modules import processing, sd_unet
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
     before = parameter_fingerprint(a1111.unet)
     p = hires(a1111, "Use same checkpoint", hires_pass="Off")
@@ -209,5 +209,5 @@ def test_hires_pass_off_on_the_same_checkpoint_refines_plainly_and_keeps_the_cac
     assert [active for _, active in p.first_model_calls.calls] == [True, True, False, False], \
         f"expected the first pass with IC-Light and a plain hires pass; got {p.first_model_calls.calls}"
     assert sd_unet.current_unet is None and parameter_fingerprint(a1111.unet) == before
-    assert a1111_adapter.MERGED_WEIGHTS.held_for(a1111.unet), "the cache was dropped though the checkpoint stays"
+    assert merged_weights.MERGED_WEIGHTS.held_for(a1111.unet), "the cache was dropped though the checkpoint stays"
     assert p.extra_generation_params["IC-Light hires pass"] == "Off"

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from generation_harness import img2img, pil, subject, txt2img
-from iclight_a1111.generation import JOB_ATTR
+from iclight_a1111.generation.job import JOB_ATTR
 
 
 def test_dict_without_enabled_relights(a1111):
@@ -53,7 +53,7 @@ def test_inpaint_mask_overlay_and_colour_correction_come_from_the_users_picture(
 def test_n_iter_batches_reuse_one_routing_on_img2imgs_single_sampler(a1111):
     from modules import processing
 
-    from iclight_a1111.row_alignment import ROUTED_LATENTS
+    from iclight_a1111.unet.row_alignment import ROUTED_LATENTS
 
     p = img2img([{"enabled": True}], [pil(subject())], steps=2, n_iter=3, denoising_strength=0.9)
     processing.process_images(p)

@@ -3,7 +3,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-from iclight_a1111.key_table import diffusers_to_ldm
+from iclight_a1111.unet.key_table import diffusers_to_ldm
 from tiny_models import SD15_UNET, diffusers_config, to_diffusers_state
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iclight_a1111.light_maps import fbc_background, fc_light_map
+from iclight_a1111.images.light_maps import fbc_background, fc_light_map
 
 
 def reference(direction, width, height, bright, dark):
@@ -64,7 +64,7 @@ def test_custom_light_map_upload_is_flattened_and_fitted_by_the_img2img_resize_m
     from modules import images, processing
 
     from generation_harness import img2img, pil, subject
-    from iclight_a1111.vae_encoding import composite_on_grey
+    from iclight_a1111.images.vae_encoding import composite_on_grey
 
     rng = np.random.default_rng(5)
     upload = rng.integers(0, 256, (90, 150, 4), dtype=np.uint8)

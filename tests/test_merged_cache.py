@@ -3,10 +3,10 @@ were made from, never holding Lora."""
 import pytest
 import torch
 
-from iclight_a1111 import concat_unet
-from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
-from iclight_a1111.merged_cache import MergedWeightsCache
-from iclight_a1111.offset_files import OffsetSource, offsets_from_tensors
+from iclight_a1111.unet import concat_unet
+from iclight_a1111.unet.concat_unet import CheckpointUnet, IcLightUnet
+from iclight_a1111.unet.merged_cache import MergedWeightsCache
+from iclight_a1111.unet.offset_files import OffsetSource, offsets_from_tensors
 from tiny_models import LDM_UNET_FORWARD, ldm_unet, parameter_fingerprint, random_offsets
 
 
@@ -108,23 +108,23 @@ def test_lora_on_top_is_never_baked_into_the_cache(monkeypatch, lora_networks):
 def test_cache_setting_off_keeps_nothing(a1111):
     from modules import shared
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import merged_weights
 
-    shared.opts.data[a1111_adapter.CACHE_OPTION] = False
+    shared.opts.data[merged_weights.CACHE_OPTION] = False
     try:
-        a1111_adapter.MERGED_WEIGHTS.clear()
+        merged_weights.MERGED_WEIGHTS.clear()
         a1111.activate("fc")
         a1111.deactivate()
-        assert a1111_adapter.MERGED_WEIGHTS.weights is None
-        shared.opts.data[a1111_adapter.CACHE_OPTION] = True
+        assert merged_weights.MERGED_WEIGHTS.weights is None
+        shared.opts.data[merged_weights.CACHE_OPTION] = True
         a1111.activate("fc")
         a1111.deactivate()
-        assert a1111_adapter.MERGED_WEIGHTS.weights is not None
-        shared.opts.data[a1111_adapter.CACHE_OPTION] = False
-        a1111_adapter.on_cache_setting_changed()
-        assert a1111_adapter.MERGED_WEIGHTS.weights is None, "turning the setting off did not free the weights"
+        assert merged_weights.MERGED_WEIGHTS.weights is not None
+        shared.opts.data[merged_weights.CACHE_OPTION] = False
+        merged_weights.on_cache_setting_changed()
+        assert merged_weights.MERGED_WEIGHTS.weights is None, "turning the setting off did not free the weights"
     finally:
-        shared.opts.data.pop(a1111_adapter.CACHE_OPTION, None)
+        shared.opts.data.pop(merged_weights.CACHE_OPTION, None)
 
 
 def test_an_entry_is_held_for_one_unet_object_only(monkeypatch):

@@ -1,7 +1,7 @@
 """Normal maps from four relights: accurate on a Lambertian sphere, flat where the alpha is empty."""
 import numpy as np
 
-from iclight_a1111.normals import normal_map_image, normals_from_relights
+from iclight_a1111.images.normals import normal_map_image, normals_from_relights
 
 
 def sphere(size=129):

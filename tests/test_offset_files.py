@@ -4,8 +4,8 @@ import torch
 from safetensors.torch import save_file
 
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.merge import merge_offsets
-from iclight_a1111.offset_files import file_source, load_offsets, validate_offsets
+from iclight_a1111.unet.merge import merge_offsets
+from iclight_a1111.unet.offset_files import file_source, load_offsets, validate_offsets
 from tiny_models import ldm_unet, random_offsets, write_offsets
 
 
@@ -40,7 +40,7 @@ def test_variant_is_read_from_the_tensors_not_the_file_name(unet, tmp_path):
 
 
 def test_merge_widens_first_conv_and_adds_in_float32(unet):
-    from iclight_a1111.offset_files import offsets_from_tensors
+    from iclight_a1111.unet.offset_files import offsets_from_tensors
 
     offsets = offsets_from_tensors("x", random_offsets(unet, 12, seed=2))
     merged = merge_offsets(unet, offsets, dtype=torch.float16)
@@ -106,7 +106,7 @@ def test_unknown_diffusers_key_is_named(unet, tmp_path):
 
 
 def test_missing_extra_and_misshaped_keys_are_named(unet):
-    from iclight_a1111.offset_files import offsets_from_tensors
+    from iclight_a1111.unet.offset_files import offsets_from_tensors
 
     tensors = random_offsets(unet, 8, 1)
     del tensors["middle_block.1.proj_out.bias"]
@@ -122,7 +122,7 @@ def test_missing_extra_and_misshaped_keys_are_named(unet):
 
 
 def test_full_size_offsets_do_not_fit_a_smaller_unet(unet):
-    from iclight_a1111.offset_files import offsets_from_tensors
+    from iclight_a1111.unet.offset_files import offsets_from_tensors
 
     tensors = {k: torch.zeros((v.shape[0] * 10, *v.shape[1:])) for k, v in random_offsets(unet, 8, 1).items()}
     with pytest.raises(IcLightError, match=r"wrong shapes: time_embed\.0\.weight"):
@@ -132,8 +132,8 @@ def test_full_size_offsets_do_not_fit_a_smaller_unet(unet):
 def test_file_is_read_tensor_by_tensor_remapped_and_equal_to_a_full_load(unet, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from iclight_a1111.key_table import to_ldm_keys
-    from iclight_a1111.offset_files import FileTensors
+    from iclight_a1111.unet.key_table import to_ldm_keys
+    from iclight_a1111.unet.offset_files import FileTensors
 
     path = write_offsets(tmp_path / "iclight_sd15_fc.safetensors", random_offsets(unet, 8, 1), "diffusers")
     monkeypatch.setattr(FileTensors, "REMAP_BYTES", 0)  # a new mapping before every tensor

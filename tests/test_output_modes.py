@@ -6,16 +6,16 @@ import pytest
 from PIL import Image
 
 from generation_harness import img2img, pil, subject, txt2img
-from iclight_a1111.after_sampling import processed_result
-from iclight_a1111.background_fill import background_without_subject
-from iclight_a1111.color_preservation import preserve_color, to_ycbcr
-from iclight_a1111.composite import over_picture, transparent
-from iclight_a1111.detail import restore_detail
+from iclight_a1111.generation.after_sampling import processed_result
+from iclight_a1111.images.background_fill import background_without_subject
+from iclight_a1111.images.color_preservation import preserve_color, to_ycbcr
+from iclight_a1111.images.composite import over_picture, transparent
+from iclight_a1111.images.detail import restore_detail
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.generation import IcLightJob
-from iclight_a1111.model_files import ModelFile
-from iclight_a1111.params import defaults
-from iclight_a1111.resize_modes import REFERENCE
+from iclight_a1111.generation.job import IcLightJob
+from iclight_a1111.unet.model_files import ModelFile
+from iclight_a1111.generation.params import defaults
+from iclight_a1111.images.resize_modes import REFERENCE
 
 SUBJECT_COLOUR, BACKGROUND_COLOUR, RIM, GREY = (40, 60, 220), (30, 120, 40), (255, 255, 255), (127, 127, 127)
 
@@ -65,8 +65,8 @@ def test_composite_edge_has_no_halo_of_the_old_light_or_the_grey_backdrop():
 
 
 def test_light_the_background_zero_leaves_it_and_one_shades_it_by_the_light_map():
-    from iclight_a1111.composite import background_shading
-    from iclight_a1111.light_maps import fc_light_map
+    from iclight_a1111.images.composite import background_shading
+    from iclight_a1111.images.light_maps import fc_light_map
 
     alpha, picture = disc_alpha(), np.full((64, 64, 3), 200, np.uint8)
     relit = np.full((64, 64, 3), 90, np.uint8)
@@ -159,7 +159,7 @@ def test_transparent_alpha_is_the_subjects_alpha_fitted_as_a1111_fits_its_pictur
 def test_transparent_output_in_a_format_without_alpha_is_flattened_on_grey_with_one_note(a1111, monkeypatch, capsys, tmp_path):
     from modules import processing, shared
 
-    from iclight_a1111.composite import on_grey
+    from iclight_a1111.images.composite import on_grey
 
     monkeypatch.setattr(shared.opts, "samples_format", "jpg")
     p = txt2img([{"enabled": True, "foreground": subject(64, alpha=True), "output": "Transparent", "keep_raw": True}],
@@ -183,14 +183,14 @@ def test_outputs_needing_an_alpha_refuse_a_subject_without_one(a1111, output):
 def test_original_picture_background_refuses_without_alpha_and_fills_the_subject_area(a1111, monkeypatch):
     from modules import processing
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import host as webui_host
 
     with pytest.raises(IcLightError, match="'Background: Original picture' needs to know where the subject is"):
         processing.process_images(img2img([{"enabled": True, "model": "iclight_sd15_fbc.safetensors",
                                             "background_source": "Original picture"}], [pil(subject())], steps=2))
     calls = []
-    encode = a1111_adapter.encode_images
-    monkeypatch.setattr(a1111_adapter, "encode_images", lambda images: calls.append(images) or encode(images))
+    encode = webui_host.encode_images
+    monkeypatch.setattr(webui_host, "encode_images", lambda images: calls.append(images) or encode(images))
     rgba = subject(64, seed=6, alpha=True)
     processing.process_images(img2img([{"enabled": True, "model": "iclight_sd15_fbc.safetensors",
                                         "background_source": "Original picture"}], [pil(rgba)], steps=2,
@@ -219,7 +219,7 @@ def test_original_background_in_img2img_puts_the_relit_subject_into_the_users_pi
 def test_transparent_output_after_hires_fix_has_the_alpha_at_the_hires_size(a1111, tmp_path):
     from modules import processing
 
-    from iclight_a1111.resize_modes import REFERENCE
+    from iclight_a1111.images.resize_modes import REFERENCE
 
     rgba = subject(64, seed=8, alpha=True)
     p = txt2img([{"enabled": True, "foreground": rgba, "output": "Transparent"}], batch_size=2, steps=2,

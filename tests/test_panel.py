@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from generation_harness import script_module, subject
-from iclight_a1111.light_preview import preview_image, preview_size, values_for_preview
-from iclight_a1111.params import PARAMS, defaults
-from iclight_a1111.placed_lights import parse_lights
+from iclight_a1111.webui import panel as panel_module
+from iclight_a1111.webui.light_preview import preview_image, preview_size, values_for_preview
+from iclight_a1111.generation.params import PARAMS, defaults
+from iclight_a1111.images.placed_lights import parse_lights
 
 
 def build(is_img2img, a1111_components=()):
@@ -17,7 +18,7 @@ def build(is_img2img, a1111_components=()):
     from modules import script_callbacks
 
     module = script_module()
-    module.WATCHED.clear()
+    panel_module.WATCHED.clear()
     with gr.Blocks():
         made = {}
         for elem_id, make in a1111_components:
@@ -92,7 +93,7 @@ def test_preview_is_the_light_map_at_the_output_aspect(a1111):
     assert image[64, 64, 0] == 0 and image[64, 64, 1] == 0, "no dot marks the placed light"
     assert tuple(image[64, 80]) > tuple(image[64, 200]), "the light is not where it was placed"
     plain = preview_image(values_for_preview({"light": "Left"}), 512, 512, None)
-    from iclight_a1111.light_maps import fc_light_map
+    from iclight_a1111.images.light_maps import fc_light_map
 
     assert np.array_equal(plain, fc_light_map("Left", 256, 256)), "a preset's preview is not its light map"
 
@@ -122,10 +123,10 @@ def test_clicking_the_preview_places_a_light_and_chooses_placed(a1111):
     import gradio as gr
 
     script = script_module().IcLightScript()
-    script_module().WATCHED.clear()
+    panel_module.WATCHED.clear()
     with gr.Blocks() as blocks:
         for elem_id, value in (("img2img_width", 512), ("img2img_height", 640)):
-            script_module().remember_component(gr.Slider(64, 2048, value=value), elem_id=elem_id)
+            panel_module.remember_component(gr.Slider(64, 2048, value=value), elem_id=elem_id)
         script.ui(True)
     panel = script.panel
     w, h = preview_size(512, 640)
@@ -135,7 +136,7 @@ def test_clicking_the_preview_places_a_light_and_chooses_placed(a1111):
     assert abs(placed.x - 0.25) < 0.01 and abs(placed.y - 0.5) < 0.01 and placed.color == "#ffd0a0"
     text, _ = click_preview(blocks, panel, [0, 0], text, "#ffffff", 512, 640)
     assert len(parse_lights(text)) == 2, "a second click does not add a second light"
-    from iclight_a1111.light_preview import lights_text_without_last
+    from iclight_a1111.webui.light_preview import lights_text_without_last
 
     assert parse_lights(lights_text_without_last(text)) == (placed,)
 
@@ -150,7 +151,7 @@ def test_preview_reads_the_img2img_size_and_picture_through_on_after_component(a
     assert panel.size == [made["img2img_width"], made["img2img_height"]] and panel.picture == [made["img2img_image"]]
     from PIL import Image
 
-    args = [defaults()[k] if k != "lights" else "" for k in script_module().PREVIEW_KEYS]
+    args = [defaults()[k] if k != "lights" else "" for k in panel_module.PREVIEW_KEYS]
     with_picture = panel.render_preview(*args, 768, 384, Image.fromarray(subject(64)))
     without = panel.render_preview(*args, 768, 384, None)
     assert with_picture.shape == (128, 256, 3), "the preview does not have the img2img output's aspect"
@@ -159,4 +160,4 @@ def test_preview_reads_the_img2img_size_and_picture_through_on_after_component(a
 
 @pytest.mark.parametrize("label,variant", [("iclight_sd15_fbc.safetensors [fbc]", "fbc"), ("", "fc"), ("missing.safetensors", "fc")])
 def test_model_kind_from_the_dropdown_label(a1111, label, variant):
-    assert script_module().variant_of(label) == variant
+    assert panel_module.variant_of(label) == variant

@@ -7,8 +7,10 @@ import pytest
 from PIL import Image
 
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args
-from iclight_a1111.placed_lights import parse_lights
+from iclight_a1111.generation.infotext import infotext_entries
+from iclight_a1111.generation.params import PARAMS, defaults
+from iclight_a1111.generation.values import values_from_args
+from iclight_a1111.images.placed_lights import parse_lights
 
 
 def png_base64(array, data_url=False):
@@ -93,7 +95,7 @@ def test_infotext_records_what_defines_the_result_and_what_differs_from_its_defa
 
 
 def test_pasting_an_iclight_infotext_sets_every_field_it_leaves_out_to_its_default():
-    from iclight_a1111.params import pasted_defaults
+    from iclight_a1111.generation.infotext import pasted_defaults
 
     pasted = pasted_defaults({"IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Top"})
     assert pasted["IC-Light remove background"] == "False" and pasted["IC-Light falloff"] == "1.0"
@@ -102,7 +104,7 @@ def test_pasting_an_iclight_infotext_sets_every_field_it_leaves_out_to_its_defau
 
 
 def test_visibility_rules_follow_the_schema():
-    from iclight_a1111.params import shown_keys
+    from iclight_a1111.generation.params import shown_keys
 
     def shown(variant, is_img2img, **values):
         return shown_keys({**defaults(), **values}, variant, is_img2img)
@@ -137,8 +139,10 @@ def test_infotext_has_the_model_hash_and_never_images():
 def test_numeric_parameters_are_checked_and_become_xyz_axes(monkeypatch):
     from types import SimpleNamespace
 
-    from iclight_a1111 import params, xyz_axes
-    from iclight_a1111.params import Param, coerce
+    from iclight_a1111.generation import params
+    from iclight_a1111.generation.params import Param
+    from iclight_a1111.generation.values import coerce
+    from iclight_a1111.webui import xyz_axes
 
     radius = Param("detail_radius", "Detail radius", "number", 5, minimum=1, maximum=31, step=2)
     assert coerce(radius, "7") == 7 and coerce(radius, 9.0) == 9

@@ -4,8 +4,8 @@ import gc
 import pytest
 import torch
 
-from iclight_a1111.concat_unet import CheckpointUnet, IcLightUnet
-from iclight_a1111.offset_files import file_source
+from iclight_a1111.unet.concat_unet import CheckpointUnet, IcLightUnet
+from iclight_a1111.unet.offset_files import file_source
 from tiny_models import (
     LDM_UNET_FORWARD, SD15_UNET, TINY_UNET, ldm_unet, random_offsets, reference_iclight_unet, to_diffusers_state,
     write_offsets,

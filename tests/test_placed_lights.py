@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.params import PARAMS, defaults, infotext_entries, values_from_args
-from iclight_a1111.placed_lights import PlacedLight, compact_text, parse_lights, placed_light_map
+from iclight_a1111.generation.infotext import infotext_entries
+from iclight_a1111.generation.params import PARAMS, defaults
+from iclight_a1111.generation.values import values_from_args
+from iclight_a1111.images.placed_lights import PlacedLight, compact_text, parse_lights, placed_light_map
 
 BLACK = (0, 0, 0)
 
@@ -115,7 +117,7 @@ def test_bad_lights_are_refused_naming_the_light_and_the_field(lights, message):
 
 
 def test_placed_without_lights_is_refused():
-    from iclight_a1111.generation import light_map_image
+    from iclight_a1111.generation.light_map import light_map_image
 
     with pytest.raises(IcLightError, match="'Placed' but no light was placed"):
         light_map_image(values_from_args([{"light": "Placed"}]), 64, 64)
@@ -132,11 +134,11 @@ def test_the_generation_encodes_the_placed_light_map(a1111, monkeypatch):
     from modules import processing
 
     from generation_harness import img2img, pil, subject
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import host as webui_host
 
     encoded = []
-    encode = a1111_adapter.encode_images
-    monkeypatch.setattr(a1111_adapter, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
+    encode = webui_host.encode_images
+    monkeypatch.setattr(webui_host, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
     lights = [{"x": 0.3, "y": 0.6, "radius": 0.4, "color": "#ffd0a0", "intensity": 1.5}, {"x": 0.9, "y": 0.1}]
     p = img2img([{"light": "Placed", "lights": lights, "shadow_color": "#101020", "falloff": 2.0}], [pil(subject(64))],
                 steps=2, denoising_strength=0.9, width=128, height=64)

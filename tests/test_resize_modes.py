@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from generation_harness import img2img, pil
-from iclight_a1111.resize_modes import RESIZE_MODES, resize_like_img2img
+from iclight_a1111.images.resize_modes import RESIZE_MODES, resize_like_img2img
 
 SOURCES = [(150, 90), (90, 150), (131, 77)]  # width, height: wider, taller, odd
 OUTPUTS = [(128, 64), (64, 128), (96, 97)]
@@ -39,16 +39,16 @@ def test_each_resize_mode_places_pixels_as_a1111_does(mode, source, output):
 @pytest.fixture
 def encoded(monkeypatch):
     """Every list of images IC-Light hands to the VAE, in order."""
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import host as webui_host
 
     calls = []
-    encode = a1111_adapter.encode_images
+    encode = webui_host.encode_images
 
     def recording(images):
         calls.append([np.array(i) for i in images])
         return encode(images)
 
-    monkeypatch.setattr(a1111_adapter, "encode_images", recording)
+    monkeypatch.setattr(webui_host, "encode_images", recording)
     return calls
 
 
@@ -86,7 +86,7 @@ def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111, feat
     after sampling, so the light latent must not reach any place where the mask keeps something."""
     from modules import processing
 
-    from iclight_a1111.generation import JOB_ATTR
+    from iclight_a1111.generation.job import JOB_ATTR
 
     if feathering == "drawn":
         ramp = np.clip((np.arange(64) - 16) * 255 / 32, 0, 255).astype(np.uint8)  # kept | feathered | inpainted

@@ -6,8 +6,8 @@ from PIL import Image
 
 from controlnet_hook import DetectMapScript
 from generation_harness import img2img, pil, subject
-from iclight_a1111.detail import restore_detail
-from iclight_a1111.generation import JOB_ATTR
+from iclight_a1111.images.detail import restore_detail
+from iclight_a1111.generation.job import JOB_ATTR
 
 
 @pytest.mark.parametrize("controlnet_first", [True, False])

@@ -7,7 +7,7 @@ import torch
 
 from generation_harness import pil, script_module, subject, txt2img, img2img
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.params import PARAMS
+from iclight_a1111.generation.params import PARAMS
 from tiny_models import random_offsets, write_offsets
 
 
@@ -28,16 +28,16 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
 
 
 def test_default_model_prefers_fc_then_fcon_then_fbc(a1111):
-    from iclight_a1111.model_files import select_model
+    from iclight_a1111.unet.model_files import select_model
 
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     write_offsets(a1111.model_dir / "iclight_sd15_fcon.safetensors", random_offsets(a1111.unet, 8, 5), "diffusers")
-    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fc.safetensors"
+    assert select_model(model_folders.model_files(), "").name == "iclight_sd15_fc.safetensors"
     (a1111.model_dir / "iclight_sd15_fc.safetensors").unlink()
-    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fcon.safetensors"
+    assert select_model(model_folders.model_files(), "").name == "iclight_sd15_fcon.safetensors"
     (a1111.model_dir / "iclight_sd15_fcon.safetensors").unlink()
-    assert select_model(a1111_adapter.model_files(), "").name == "iclight_sd15_fbc.safetensors"
+    assert select_model(model_folders.model_files(), "").name == "iclight_sd15_fbc.safetensors"
 
 
 def panels():
@@ -190,7 +190,7 @@ def test_xyz_cells_sharing_one_p_write_exactly_their_own_iclight_keys(a1111, xyz
 def test_xyz_lights_axis_sweeps_a_placed_light(a1111, xyz_axes):
     import csv
 
-    from iclight_a1111.placed_lights import parse_lights
+    from iclight_a1111.images.placed_lights import parse_lights
 
     field = '"0.2,0.5,0.4,#ffffff,1", "0.8,0.5,0.4,#ffffff,1;0.5,0.1,0.2,#ff0000,2"'
     values = [v.strip() for v in next(csv.reader([field], skipinitialspace=True))]  # as xyz_grid splits its field
@@ -214,11 +214,11 @@ def test_infotext_records_model_name_and_short_hash(a1111):
 
 
 def test_offline_download_names_file_url_and_folder(a1111):
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
     with pytest.raises(IcLightError) as refused:
-        a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+        model_folders.download_official("iclight_sd15_fbc.safetensors")
     message = str(refused.value)
     assert "Temporary failure in name resolution" in message
     assert "https://huggingface.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fbc.safetensors" in message
@@ -240,22 +240,22 @@ def serve_download(monkeypatch):
 
 
 def test_downloaded_file_is_verified_and_listed(a1111, serve_download):
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
     serve_download["tensors"] = random_offsets(a1111.unet, 12, seed=1)
-    model = a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+    model = model_folders.download_official("iclight_sd15_fbc.safetensors")
     assert model.variant == "fbc" and model.path.is_file()
-    assert "iclight_sd15_fbc.safetensors" in [m.name for m in a1111_adapter.model_files()]
+    assert "iclight_sd15_fbc.safetensors" in [m.name for m in model_folders.model_files()]
 
 
 def test_downloaded_file_of_the_wrong_kind_is_deleted(a1111, serve_download):
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
     serve_download["tensors"] = random_offsets(a1111.unet, 8, seed=1)
     with pytest.raises(IcLightError, match="failed verification and was deleted: .*fc model, fbc was expected"):
-        a1111_adapter.download_official("iclight_sd15_fbc.safetensors")
+        model_folders.download_official("iclight_sd15_fbc.safetensors")
     assert not (a1111.model_dir / "iclight_sd15_fbc.safetensors").exists()
 
 
@@ -271,12 +271,12 @@ def test_first_use_downloads_the_default_model_when_none_is_present(a1111, serve
 
 
 def test_non_sd1_model_files_are_not_offered_and_the_reason_is_logged(a1111, capsys):
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import model_folders
 
     offsets = random_offsets(a1111.unet, 8, seed=1)
     offsets["label_emb.0.0.weight"] = torch.zeros(4, 4, dtype=torch.float16)
     write_offsets(a1111.model_dir / "iclight_sdxl_fc.safetensors", offsets, "ldm")
-    names = [m.name for m in a1111_adapter.model_files()]
+    names = [m.name for m in model_folders.model_files()]
     assert "iclight_sdxl_fc.safetensors" not in names
     assert "not listing" in capsys.readouterr().out
 
@@ -287,7 +287,7 @@ def test_output_and_colour_settings_round_trip_through_api_infotext_and_paste(a1
     from modules import processing
     from modules.infotext_utils import paste_values
 
-    from iclight_a1111.params import defaults
+    from iclight_a1111.generation.params import defaults
 
     script_module()
     named = {"enabled": True, "output": "Original background", "light_background": 0.5, "preserve_color": 0.25,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from iclight_a1111.vae_encoding import composite_on_grey, encode_latents, resize_and_center_crop, vae_input
+from iclight_a1111.images.vae_encoding import composite_on_grey, encode_latents, resize_and_center_crop, vae_input
 from reference_pipeline import diffusers_vae, reference_resize_and_center_crop
 from tiny_models import tiny_latent_diffusion
 
@@ -53,8 +53,8 @@ def test_latents_are_the_posterior_mode_times_scale_like_diffusers_vae():
 
 
 def test_adapter_encodes_with_the_current_checkpoint_vae(a1111):
-    from iclight_a1111 import a1111_adapter
+    from iclight_a1111.webui import host as webui_host
 
     images = [random_image(64, 64, seed=3)]
     expected = encode_latents(images, a1111.sd_model.encode_first_stage, 0.18215)
-    assert torch.equal(a1111_adapter.encode_images(images), expected)
+    assert torch.equal(webui_host.encode_images(images), expected)

@@ -115,7 +115,7 @@ def reference_iclight_unet(diffusers_state: dict, offsets_file: Path, config: di
 
 def memory_source(offsets):
     """An IC-Light `OffsetSource` over offsets already in memory (no file)."""
-    from iclight_a1111.offset_files import OffsetSource
+    from iclight_a1111.unet.offset_files import OffsetSource
 
     return OffsetSource(offsets.name, f"memory:{id(offsets)}", lambda: offsets)
 

@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from iclight_a1111.color_preservation import preserve_color  # noqa: E402
-from iclight_a1111.composite import background_shading, on_grey, over_picture, transparent  # noqa: E402
-from iclight_a1111.light_maps import fc_light_map  # noqa: E402
+from iclight_a1111.images.color_preservation import preserve_color  # noqa: E402
+from iclight_a1111.images.composite import background_shading, on_grey, over_picture, transparent  # noqa: E402
+from iclight_a1111.images.light_maps import fc_light_map  # noqa: E402
 
 SIZE = 128
 WARM = np.array([1.0, 0.62, 0.35])  # the new light's colour

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from iclight_a1111.generation import light_map_image
-from iclight_a1111.params import defaults
-from iclight_a1111.placed_lights import parse_lights
+from iclight_a1111.generation.light_map import light_map_image
+from iclight_a1111.generation.params import defaults
+from iclight_a1111.images.placed_lights import parse_lights
 
 TILE = (128, 160)  # 512x640 at a quarter
 LABEL_HEIGHT = 28

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .background_removal import is_rmbg_file
-from .errors import IcLightError
+from ..images.background_removal import is_rmbg_file
+from ..errors import IcLightError
 from .key_table import FIRST_CONV_LDM, sd1_ldm_keys, to_ldm_keys
 from .offset_files import PICKLE_SUFFIXES, VARIANTS, header_shapes
 

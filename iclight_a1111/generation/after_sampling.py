@@ -21,12 +21,13 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from .color_preservation import preserve_color
-from .composite import background_shading, on_grey, over_picture, transparent
-from .detail import restore_detail
-from .generation import IcLightJob, ResultRecord, light_map_image
-from .light_maps import DIAGONALS, DIRECTIONS, fbc_background
-from .normals import NORMAL_LIGHTS, normal_map_image, normals_from_relights
+from ..images.color_preservation import preserve_color
+from ..images.composite import background_shading, on_grey, over_picture, transparent
+from ..images.detail import restore_detail
+from .job import IcLightJob, ResultRecord
+from .light_map import light_map_image
+from ..images.light_maps import DIAGONALS, DIRECTIONS, fbc_background
+from ..images.normals import NORMAL_LIGHTS, normal_map_image, normals_from_relights
 from .params import processes_results
 
 FORMATS_WITH_ALPHA = ("png",)  # A1111 saves and sends JPEG and WebP as RGB

@@ -5,7 +5,7 @@ from typing import Mapping
 
 import torch
 
-from .errors import IcLightError
+from ..errors import IcLightError
 from .key_table import FIRST_CONV_LDM, sd1_ldm_keys
 
 SD1_CONTEXT_DIM = 768

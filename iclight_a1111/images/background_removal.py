@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from .errors import IcLightError
+from ..errors import IcLightError
 from .vae_encoding import vae_input
 
 RMBG_FIRST_KEY = "stage1.rebnconvin.conv_s1.weight"

@@ -6,7 +6,7 @@ import torch
 from .device_moves import DeviceMoves
 from .lora_bookkeeping import original_parameters
 from .offset_files import IcLightOffsets
-from .progress import tracked
+from ..progress import tracked
 
 
 def widen_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:

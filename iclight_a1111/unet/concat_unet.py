@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Literal
 import torch
 
 from .device_moves import DeviceMoves
-from .errors import IcLightError
+from ..errors import IcLightError
 from .key_table import FIRST_CONV_LDM
 from .merge import merge_offsets
 from .merged_cache import MergedWeightsCache, MergeKey, unet_fingerprint

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import IcLightError
+from ..errors import IcLightError
 
 MAX_LIGHTS = 16
 MAX_INTENSITY = 10.0

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .errors import IcLightError
+from ..errors import IcLightError
 from .key_table import FIRST_CONV_LDM, to_ldm_keys
 
 # Input channels of the first conv -> variant. fc and fcon share a shape; only their training differs.

@@ -7,11 +7,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import IcLightError
-from .generation import light_map_image
-from .params import PARAMS_BY_KEY, coerce, decode_image, defaults
-from .placed_lights import compact_text, light_at, parse_lights
-from .vae_encoding import resize_and_center_crop
+from ..errors import IcLightError
+from ..generation.light_map import light_map_image
+from ..generation.params import PARAMS_BY_KEY, defaults
+from ..generation.values import coerce, decode_image
+from ..images.placed_lights import compact_text, light_at, parse_lights
+from ..images.vae_encoding import resize_and_center_crop
 
 DEFAULT_OUTPUT_SIZE = (512, 640)  # the reference's size, when the output size is not known
 PREVIEW_SIDE = 256  # the longer side of the preview, in pixels

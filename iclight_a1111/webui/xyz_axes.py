@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .generation import OVERRIDES_ATTR
-from .params import PARAMS, Param, coerce
+from ..generation.job import OVERRIDES_ATTR
+from ..generation.params import PARAMS, Param
+from ..generation.values import coerce
 
 
 @dataclass(frozen=True)

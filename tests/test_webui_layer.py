@@ -5,10 +5,11 @@ import importlib.util
 import pytest
 import torch
 
-from iclight_a1111 import a1111_adapter
-from iclight_a1111.concat_unet import IcLightUnet
+from iclight_a1111.webui import merged_weights
+from iclight_a1111.webui import host as webui_host
+from iclight_a1111.unet.concat_unet import IcLightUnet
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.merged_cache import keep_in_ram
+from iclight_a1111.unet.merged_cache import keep_in_ram
 from generation_harness import ROOT, subject, txt2img
 from tiny_models import parameter_fingerprint, random_offsets, write_offsets
 
@@ -57,7 +58,7 @@ def on_meta_device(a1111, monkeypatch):
     from modules import devices, shared
 
     monkeypatch.setattr(devices, "device", META)
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
+    monkeypatch.setitem(shared.opts.data, merged_weights.CACHE_OPTION, False)
     a1111.sd_model.model.diffusion_model = a1111.unet.to(META)
     return a1111
 
@@ -84,10 +85,10 @@ def test_keep_mode_moves_no_checkpoint_weight_and_nothing_at_all_once_cached(on_
     the file's offsets onto it, the second nothing; no memory collection per generation."""
     from modules import devices, shared
 
-    from iclight_a1111 import concat_unet
+    from iclight_a1111.unet import concat_unet
 
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, True)
+    monkeypatch.setitem(shared.opts.data, merged_weights.PLACEMENT_OPTION, "Keep on GPU")
+    monkeypatch.setitem(shared.opts.data, merged_weights.CACHE_OPTION, True)
     # The cache key samples weight values, which a meta tensor has none of; names and shapes stand in.
     monkeypatch.setattr(concat_unet, "unet_fingerprint", lambda unet: str([p.shape for p in unet.parameters()]))
     collected = []
@@ -111,7 +112,7 @@ def test_keep_setting_merges_on_the_device_and_counts_the_offsets_brought_there(
     from modules import shared
     from safetensors import safe_open
 
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
+    monkeypatch.setitem(shared.opts.data, merged_weights.PLACEMENT_OPTION, "Keep on GPU")
     originals = dict(on_meta_device.unet.named_parameters())
     unet = on_meta_device.activate("fc")
     merged_devices = {p.device.type for p in on_meta_device.unet.parameters()}
@@ -129,7 +130,8 @@ def test_park_setting_parks_each_checkpoint_weight_in_ram_and_brings_it_back(a11
     its replacement's device on deactivation (data moves between two real devices need a GPU)."""
     from modules import shared
 
-    from iclight_a1111 import concat_unet, device_moves
+    from iclight_a1111.unet import concat_unet
+    from iclight_a1111.unet import device_moves
 
     class Recording(device_moves.DeviceMoves):
         def to(self, tensor, device):
@@ -138,8 +140,8 @@ def test_park_setting_parks_each_checkpoint_weight_in_ram_and_brings_it_back(a11
 
     asked = []
     monkeypatch.setattr(concat_unet, "DeviceMoves", Recording)
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Park in RAM")
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.CACHE_OPTION, False)
+    monkeypatch.setitem(shared.opts.data, merged_weights.PLACEMENT_OPTION, "Park in RAM")
+    monkeypatch.setitem(shared.opts.data, merged_weights.CACHE_OPTION, False)
     count = len(list(a1111.unet.parameters()))
     before = parameter_fingerprint(a1111.unet)
     unet = a1111.activate("fc")
@@ -155,11 +157,11 @@ def test_park_setting_parks_each_checkpoint_weight_in_ram_and_brings_it_back(a11
 def test_cached_activation_in_keep_mode_moves_zero_bytes(a1111, monkeypatch):
     from modules import shared
 
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, "Keep on GPU")
+    monkeypatch.setitem(shared.opts.data, merged_weights.PLACEMENT_OPTION, "Keep on GPU")
     a1111.activate("fc")
     a1111.deactivate()
     unet = a1111.activate("fc")
-    assert a1111_adapter.MERGED_WEIGHTS.key.placement == "keep"
+    assert merged_weights.MERGED_WEIGHTS.key.placement == "keep"
     assert unet.moves.bytes == 0
 
 
@@ -201,7 +203,7 @@ def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_it
     meta_as_accelerator(monkeypatch)
     lowvram.module_in_gpu = None
     lowvram.setup_for_low_vram(a1111.sd_model, use_medvram=medvram)
-    assert a1111_adapter.placement(a1111.unet) == "park", "--medvram/--lowvram must park the checkpoint in RAM"
+    assert merged_weights.placement(a1111.unet) == "park", "--medvram/--lowvram must park the checkpoint in RAM"
     originals = dict(a1111.unet.named_parameters())
 
     unet = a1111.activate("fc")
@@ -222,12 +224,12 @@ def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_it
 
 
 def test_automatic_placement_keeps_on_a_device_without_separate_vram(a1111):
-    assert a1111_adapter.placement(a1111.unet) == "keep"
+    assert merged_weights.placement(a1111.unet) == "keep"
 
 
 def test_ram_copies_are_pinned_only_when_cuda_is_there(monkeypatch):
     """`pin_memory()` raises on CPU, DirectML and XPU builds."""
-    from iclight_a1111.device_moves import DeviceMoves
+    from iclight_a1111.unet.device_moves import DeviceMoves
 
     class FromElsewhere(DeviceMoves):
         def to(self, tensor, device):
@@ -264,18 +266,18 @@ def test_settings_are_registered_and_a_checkpoint_load_releases_the_cache(a1111)
 
     settings_script()
     script_callbacks.ui_settings_callback()
-    assert {a1111_adapter.CACHE_OPTION, a1111_adapter.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
-    assert shared.opts.data_labels[a1111_adapter.PLACEMENT_OPTION].component_args["choices"] == [
+    assert {merged_weights.CACHE_OPTION, merged_weights.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
+    assert shared.opts.data_labels[merged_weights.PLACEMENT_OPTION].component_args["choices"] == [
         "Automatic", "Keep on GPU", "Park in RAM"]
-    for key in (a1111_adapter.CACHE_OPTION, a1111_adapter.PLACEMENT_OPTION):
+    for key in (merged_weights.CACHE_OPTION, merged_weights.PLACEMENT_OPTION):
         info = shared.opts.data_labels[key]
         # A1111 lists a section without a category_id under "Uncategorized"; "sd" is "Stable Diffusion".
         assert (info.section, info.category_id) == (("iclight", "IC-Light"), "sd"), f"{key} is not under Stable Diffusion"
     a1111.activate("fc")
     a1111.deactivate()
-    assert a1111_adapter.MERGED_WEIGHTS.weights is not None
+    assert merged_weights.MERGED_WEIGHTS.weights is not None
     script_callbacks.model_loaded_callback(a1111.sd_model)
-    assert a1111_adapter.MERGED_WEIGHTS.weights is None, "the merged weights of the old checkpoint are still held"
+    assert merged_weights.MERGED_WEIGHTS.weights is None, "the merged weights of the old checkpoint are still held"
 
 
 def test_first_activation_shows_reading_and_merging_in_the_progress_bar(a1111, monkeypatch):
@@ -307,7 +309,7 @@ def test_without_hashing_fc_and_fcon_files_never_share_merged_weights(a1111, mon
 
     monkeypatch.setattr(shared.cmd_opts, "no_hashing", True)
     write_offsets(a1111.model_dir / "iclight_sd15_fcon.safetensors", random_offsets(a1111.unet, 8, seed=77), "diffusers")
-    host = a1111_adapter.A1111Host()
+    host = webui_host.A1111Host()
     weights = {}
     for name in ("iclight_sd15_fc.safetensors", "iclight_sd15_fcon.safetensors"):
         host.activate(host.find_model(name))
@@ -339,7 +341,7 @@ def test_automatic_placement_on_cuda_keeps_only_when_a_second_unet_fits(a1111, m
 
     monkeypatch.setattr(devices, "device", torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free_gib * 2**30, 80 * 2**30))
-    assert a1111_adapter.placement(a1111.unet) == expected
+    assert merged_weights.placement(a1111.unet) == expected
 
 
 def test_a_file_replaced_by_one_with_an_older_mtime_is_hashed_and_merged_anew(a1111):
@@ -347,7 +349,7 @@ def test_a_file_replaced_by_one_with_an_older_mtime_is_hashed_and_merged_anew(a1
     import hashlib
     import os
 
-    host = a1111_adapter.A1111Host()
+    host = webui_host.A1111Host()
     path = a1111.model_dir / "iclight_sd15_fc.safetensors"
     host.activate(host.find_model(path.name))
     old_weight = a1111.unet.input_blocks[0][0].weight.detach().clone()
@@ -370,11 +372,11 @@ def test_keep_on_gpu_overridden_under_medvram_is_said_in_the_label_and_the_conso
 
     settings_script()
     script_callbacks.ui_settings_callback()
-    assert "--medvram/--lowvram it is always parked" in shared.opts.data_labels[a1111_adapter.PLACEMENT_OPTION].label
-    monkeypatch.setitem(shared.opts.data, a1111_adapter.PLACEMENT_OPTION, setting)
+    assert "--medvram/--lowvram it is always parked" in shared.opts.data_labels[merged_weights.PLACEMENT_OPTION].label
+    monkeypatch.setitem(shared.opts.data, merged_weights.PLACEMENT_OPTION, setting)
     monkeypatch.setattr(a1111.sd_model, "lowvram", True)
     capsys.readouterr()
-    assert a1111_adapter.placement(a1111.unet) == "park"
+    assert merged_weights.placement(a1111.unet) == "park"
     notes = [line for line in capsys.readouterr().out.splitlines() if "--medvram/--lowvram" in line]
     if setting == "Keep on GPU":
         assert len(notes) == 1 and "'Keep on GPU' is not followed" in notes[0], f"no console note: {notes}"

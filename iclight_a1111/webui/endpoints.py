@@ -11,11 +11,11 @@ import numpy as np
 from fastapi import Body, FastAPI, HTTPException
 from PIL import Image
 
-from .errors import IcLightError
-from .generation import light_map_image
+from ..errors import IcLightError
+from ..generation.light_map import light_map_image
 from .light_preview import DEFAULT_OUTPUT_SIZE
-from .model_files import ModelFile
-from .params import decode_image, values_from_args
+from ..unet.model_files import ModelFile
+from ..generation.values import decode_image, values_from_args
 
 PREFIX = "/iclight/v1"
 LIGHT_MAP_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "light_map")
@@ -23,7 +23,7 @@ MAX_SIDE = 4096
 
 
 class EndpointHost(Protocol):
-    """What the endpoints need from A1111 (implemented by `a1111_adapter.A1111Host`)."""
+    """What the endpoints need from A1111 (implemented by `webui.host.A1111Host`)."""
 
     def model_files(self) -> list[ModelFile]: ...
     def short_hash(self, model: ModelFile) -> str: ...

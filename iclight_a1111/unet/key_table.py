@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Mapping, TypeVar
 
-from .errors import IcLightError
+from ..errors import IcLightError
 
 TABLE_PATH = Path(__file__).with_name("sd15_unet_keys.tsv")
 FIRST_CONV_LDM = "input_blocks.0.0.weight"

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from .concat_unet import IcLightUnet
-from .errors import IcLightError
+from ..errors import IcLightError
 
 ROUTED_LATENTS = "iclight_latents"  # on the CFGDenoiser's forward wrapper: the latents it feeds
 ROUTED_UNET = "iclight_unet"  # on the inner model's forward wrapper: the IC-Light UNet it feeds

@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from .checkpoint_family import SD1
-from .errors import IcLightError
+from ..unet.checkpoint_family import SD1
+from ..errors import IcLightError
 
 
 def uses_iclight(choice: str, hires_checkpoint: tuple[str, str | None] | None) -> bool:

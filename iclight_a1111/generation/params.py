@@ -6,18 +6,10 @@ schema order, as A1111 fills a script's args) or as one dict with named keys.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from .errors import IcLightError
-from .light_maps import DIAGONALS, DIRECTIONS, parse_color
-from .placed_lights import compact_text, parse_lights
+from ..images.light_maps import DIAGONALS, DIRECTIONS
 
 LIGHTS = (*DIRECTIONS, *DIAGONALS, "Placed", "Ambient", "None", "Custom")
 DETAIL_SOURCES = ("Input", "Foreground")
@@ -149,133 +141,6 @@ PARAMS_BY_KEY = {p.key: p for p in PARAMS}
 
 def defaults() -> dict[str, Any]:
     return {p.key: p.default for p in PARAMS}
-
-
-def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
-    """Script args (positional in schema order, or a single dict of named keys) -> checked values."""
-    if args and isinstance(args[0], Mapping):
-        named = dict(args[0])
-        unknown = sorted(set(named) - set(PARAMS_BY_KEY))
-        if unknown:
-            raise IcLightError(
-                f"Unknown IC-Light argument(s): {', '.join(unknown)}. Known: {', '.join(PARAMS_BY_KEY)}."
-            )
-        # Sending the IC-Light dict asks for IC-Light: `enabled` defaults to true in this form.
-        return {**defaults(), "enabled": True, **{k: coerce(PARAMS_BY_KEY[k], v) for k, v in named.items()}}
-    if len(args) > len(PARAMS):
-        raise IcLightError(f"IC-Light takes {len(PARAMS)} arguments ({', '.join(PARAMS_BY_KEY)}), got {len(args)}.")
-    values = defaults()
-    for param, value in zip(PARAMS, args):
-        values[param.key] = coerce(param, value)
-    return values
-
-
-def coerce(param: Param, value: Any) -> Any:
-    """`value` as the type `param` needs, or an `IcLightError` naming the parameter."""
-    if param.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise IcLightError(f"IC-Light '{param.key}' must be true or false, got {value!r}.")
-    if param.kind == "choice":
-        match = [c for c in param.choices if isinstance(value, str) and c.lower() == value.strip().lower()]
-        if not match:
-            raise IcLightError(f"IC-Light '{param.key}' must be one of {', '.join(param.choices)}; got {value!r}.")
-        return match[0]
-    if param.kind == "text":
-        if value is None:
-            return param.default
-        if not isinstance(value, str):
-            raise IcLightError(f"IC-Light '{param.key}' must be a string, got {type(value).__name__}.")
-        return value.strip()
-    if param.kind == "color":
-        if not isinstance(value, str):
-            raise IcLightError(f"IC-Light '{param.key}' must be a colour like #ffaa00, got {value!r}.")
-        try:
-            return "#%02x%02x%02x" % parse_color(value)
-        except ValueError:
-            raise IcLightError(f"IC-Light '{param.key}' must be a colour like #ffaa00, got {value!r}.") from None
-    if param.kind == "lights":
-        return parse_lights(value)
-    if param.kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.")
-        try:
-            number = type(param.default)(value)
-        except ValueError:
-            raise IcLightError(f"IC-Light '{param.key}' must be a number, got {value!r}.") from None
-        if (param.minimum is not None and number < param.minimum) or (param.maximum is not None and number > param.maximum):
-            raise IcLightError(f"IC-Light '{param.key}' must be within {param.minimum}..{param.maximum}, got {number}.")
-        return number
-    return decode_image(value, param.key)
-
-
-def decode_image(value: Any, name: str) -> np.ndarray | None:
-    """None, a numpy array, a PIL image, gradio's {'image': ...} dict, or base64 (optionally a data URL)."""
-    if isinstance(value, Mapping):
-        value = value.get("image")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str):
-        data = value.strip()
-        if data.startswith("data:"):
-            data = data.partition(",")[2]
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise IcLightError(f"IC-Light '{name}': the string is not valid base64 image data.") from None
-        try:
-            value = Image.open(io.BytesIO(raw))
-            value.load()
-        except (UnidentifiedImageError, OSError):
-            raise IcLightError(f"IC-Light '{name}': the data is not an image (PNG, JPEG or WebP expected).") from None
-    if isinstance(value, Image.Image):
-        value = np.array(value.convert("RGBA") if "A" in value.getbands() or value.mode == "P" else value.convert("RGB"))
-    if not isinstance(value, np.ndarray):
-        raise IcLightError(f"IC-Light '{name}' must be an image, got {type(value).__name__}.")
-    if value.ndim == 2:
-        value = np.stack((value,) * 3, axis=-1)
-    if value.ndim != 3 or value.shape[2] not in (3, 4) or min(value.shape[:2]) == 0:
-        raise IcLightError(f"IC-Light '{name}' has shape {value.shape}; an RGB or RGBA image is needed.")
-    return value.astype(np.uint8) if value.dtype != np.uint8 else value
-
-
-def value_text(param: Param, value: Any) -> str:
-    """A value as the infotext and the X/Y/Z axes write it (lights in the compact form)."""
-    return compact_text(value) if param.kind == "lights" else str(value)
-
-
-def is_default(param: Param, value: Any) -> bool:
-    if param.kind == "number":
-        return float(value) == float(param.default)
-    return value == param.default
-
-
-def infotext_entries(values: Mapping[str, Any], variant: str, is_img2img: bool, model_hash: str | None = None) -> dict[str, str]:
-    """What goes into the generation parameters, as A1111 writes its own: of the parameters this
-    generation used (images excepted), those that define the result and those not at their default."""
-    entries = {
-        p.infotext_key: value_text(p, values[p.key]) for p in PARAMS
-        if p.in_infotext and p.applies(values, variant, is_img2img) and (p.defines_result or not is_default(p, values[p.key]))
-    }
-    if model_hash:
-        entries[INFOTEXT_PREFIX + "model hash"] = model_hash
-    return entries
-
-
-def is_infotext_key(key: str) -> bool:
-    """Whether a generation-parameters key is IC-Light's (so a generation can drop stale ones)."""
-    return key.startswith(INFOTEXT_PREFIX)
-
-
-def pasted_defaults(params: Mapping[str, Any]) -> dict[str, str]:
-    """For a pasted infotext of an IC-Light generation, the text of every field it leaves out: the
-    default (it was not written because it was the default). Nothing for other infotexts."""
-    if PARAMS_BY_KEY["model"].infotext_key not in params:
-        return {}
-    return {p.infotext_key: value_text(p, p.default) for p in PARAMS
-            if p.in_infotext and p.infotext_key not in params}
 
 
 def shown_keys(values: Mapping[str, Any], variant: str, is_img2img: bool) -> set[str]:

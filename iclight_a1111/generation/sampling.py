@@ -1,0 +1,122 @@
+"""IC-Light during sampling: `p.sample` taken over so the IC-Light UNet is on, latents routed per pass.
+
+A1111 swallows exceptions raised in script hooks; errors found here are raised from `p.init` or from
+the sampler's first denoiser call, steps whose errors reach the user.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from . import hires_pass
+from .job import JOB_ATTR, Host, IcLightJob
+
+TAKEN_OVER = ("init", "sample", "close")
+
+def release(p: Any) -> None:
+    """Undo a previous generation's takeover: A1111's img2img Batch tab runs every file on the same `p`."""
+    for name in TAKEN_OVER:
+        method = getattr(p, name)
+        if getattr(method, "iclight_takeover", False):
+            setattr(p, name, method.__wrapped__)
+    if hasattr(p, JOB_ATTR):
+        delattr(p, JOB_ATTR)
+
+
+def refuse_generation(p: Any, error: Exception) -> None:
+    """Raise `error` from `p.init`, the first step after the `process` hook that A1111 does not swallow."""
+
+    @functools.wraps(p.init)
+    def init(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    init.iclight_takeover = True
+    p.init = init
+
+
+def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
+    """Run `p.sample` with the IC-Light UNet active: activated once per generation, by the first batch.
+
+    A1111 runs `p.sample` once per batch (batch count), calling `sd_models.reload_model_weights()`
+    before each: that leaves the model as it is, so IC-Light stays on for the next batches. Only where
+    a hires checkpoint or a refiner changed the model does the next batch activate IC-Light again on the
+    model A1111 loaded back. IC-Light goes off at the end of the generation (`finish`, from
+    `postprocess`, which also runs after an interrupt), when sampling raises, and when `p` is closed
+    (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
+    """
+    original_sample, original_close = p.sample, p.close
+
+    @functools.wraps(original_sample)
+    def sample(*args: Any, **kwargs: Any) -> Any:
+        try:
+            host.activate(job.model)
+            return original_sample(*args, **kwargs)
+        except BaseException:
+            host.deactivate()
+            raise
+
+    @functools.wraps(original_close)
+    def close(*args: Any, **kwargs: Any) -> Any:
+        host.deactivate()
+        return original_close(*args, **kwargs)
+
+    sample.iclight_takeover = close.iclight_takeover = True
+    p.sample, p.close = sample, close
+
+
+def finish(p: Any, host: Host) -> None:
+    """The `postprocess` hook: the generation's sampling is over, IC-Light goes off."""
+    if getattr(p, JOB_ATTR, None) is not None:
+        host.deactivate()
+
+
+def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
+    """The `process_before_every_sampling` hook: latents for this pass, routed to the UNet."""
+    job = getattr(p, JOB_ATTR, None)
+    if job is None:
+        return
+    is_hr_pass = getattr(p, "is_hr_pass", False)
+    if getattr(p, "enable_hr", False):
+        if is_hr_pass and job.values["hires_pass"] == "Off":
+            return  # a plain hires pass
+        if not is_hr_pass and (job.values["hires_pass"] == "Off" or job.hires_checkpoint is not None):
+            hires_pass.switch_off_after_first_pass(p.sampler, lambda: switch_off_for_hires(job, host))
+    try:
+        if is_hr_pass:
+            host.activate(job.model)  # nothing to do on the same checkpoint; merged onto another SD 1.x one
+        height, width = x.shape[-2:]
+        if job.light_maps and not is_hr_pass:
+            # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
+            # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
+            light = host.encode([job.layout.fit(m, width * 8, height * 8) for m in job.light_maps])
+            light = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
+            mask = getattr(p, "mask", None)
+            if mask is not None:
+                # With an inpaint mask only the inpainted area starts from the light map; the rest stays the
+                # picture (kept from the first batch: later batches find `p.init_latent` already mixed).
+                # A1111 also blends towards `p.init_latent` by `mask` during and after sampling, so wherever
+                # any of the picture is kept (a soft mask's feathered band too) it must be the picture alone.
+                job.picture_latent = job.picture_latent if job.picture_latent is not None else p.init_latent
+                light = torch.where(mask > 0, job.picture_latent, light)
+            p.init_latent = light
+        host.route(p.sampler, job.concat_latents(height, width, host.encode))
+    except Exception as e:
+        fail_sampling(p.sampler, e)
+
+
+def switch_off_for_hires(job: IcLightJob, host: Host) -> None:
+    """IC-Light off before the hires pass; its merged weights released when A1111 then loads another checkpoint."""
+    host.deactivate()
+    if job.hires_checkpoint is not None:
+        host.release_merged_weights()
+
+
+def fail_sampling(sampler: Any, error: Exception) -> None:
+    """Make this pass's first denoiser call raise `error`, so the user sees it."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    sampler.model_wrap_cfg.forward = forward

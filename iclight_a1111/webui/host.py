@@ -1,0 +1,175 @@
+"""`generation.job.Host` on A1111: model files, sd_unet activation, the VAE, the sampler, saving."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from modules import call_queue, devices, sd_unet, shared
+from modules.images import save_image as save_webui_image
+
+from ..errors import IcLightError
+from ..images.background_removal import predict_alpha
+from ..images.vae_encoding import encode_latents
+from ..progress import tracked
+from ..unet.checkpoint_family import SD1, same_latent_space
+from ..unet.concat_unet import IcLightUnet
+from ..unet.model_files import OFFICIAL_FILES, ModelFile, download_hint, inspect_model_file, select_model
+from ..unet.row_alignment import route_concat_latents
+from . import progress_bar
+from .checkpoints import checkpoint_family, other_checkpoint
+from .merged_weights import MERGED_WEIGHTS, model_in_use, release_merged_weights
+from .model_folders import background_remover, download_official, file_hash, model_files, model_folders
+from .sd_unet_option import IcLightSdUnet, IcLightUnetOption, deactivate_current
+
+progress_bar.install()
+
+
+class A1111Host:
+    """`generation.Host` on A1111: model files, sd_unet activation, the VAE, the sampler."""
+
+    def find_model(self, name: str) -> ModelFile:
+        files = model_files()
+        model = select_model(files, name)
+        if model is not None:
+            return model
+        wanted = name.split(" [")[0].strip() or "iclight_sd15_fc.safetensors"
+        if not files and wanted in OFFICIAL_FILES:
+            return download_official(wanted)
+        for folder in model_folders():
+            if (folder / wanted).is_file():
+                inspect_model_file(folder / wanted)  # raises with the reason it is not listed
+        folder = model_folders()[0]
+        if not files:
+            raise IcLightError(f"IC-Light is enabled but no IC-Light model file was found. {download_hint(wanted, folder)}")
+        listed = ", ".join(f.name for f in files)
+        raise IcLightError(f"IC-Light model '{name}' was not found (available: {listed}). Put it in {folder}.")
+
+    def short_hash(self, model: ModelFile) -> str:
+        return (file_hash(model) or "")[:10]
+
+    def model_files(self) -> list[ModelFile]:
+        return model_files()
+
+    def exclusive(self) -> Any:
+        """A1111's queue lock: held by every generation, so work holding it never shares the GPU with one."""
+        return call_queue.queue_lock
+
+    def check_generation(self, p: Any) -> None:
+        """Refuse what would replace the UNet IC-Light runs on, and checkpoint switches that would hand
+        IC-Light's latents to a model of another latent space."""
+        option = sd_unet.get_unet_option()
+        if option is not None:
+            raise IcLightError(
+                f"Settings > SD Unet uses '{option.label}', which replaces the checkpoint's UNet; IC-Light needs "
+                "the checkpoint's own UNet. Set SD Unet to None to use IC-Light."
+            )
+        hires = self.hires_checkpoint(p)
+        upscaler = getattr(p, "hr_upscaler", None) or shared.latent_upscale_default_mode
+        if hires is not None and upscaler in shared.latent_upscale_modes and not same_latent_space(SD1, hires[1]):
+            raise IcLightError(
+                f"Hires upscaler '{upscaler}' hands the relit SD 1.5 latents to the hires checkpoint {hires[0]}, an "
+                f"{hires[1]} checkpoint whose latents mean something else. Choose a pixel upscaler as Upscaler "
+                "(R-ESRGAN 4x+, or Lanczos): A1111 then decodes the first pass and encodes it for the hires checkpoint."
+            )
+        refiner = other_checkpoint(getattr(p, "refiner_checkpoint", None))
+        if refiner is not None and not same_latent_space(SD1, checkpoint_family(refiner)):
+            raise IcLightError(
+                f"The refiner {refiner.short_title or refiner.title} is an {checkpoint_family(refiner)} checkpoint: "
+                "A1111 hands it the latents of the first steps, which IC-Light makes on SD 1.5, and those mean "
+                "something else to it. Choose an SD 1.x or SD 2.x refiner, or set Refiner off and use it as Hires "
+                "checkpoint with a pixel upscaler."
+            )
+
+    def hires_checkpoint(self, p: Any) -> tuple[str, str | None] | None:
+        """The hires pass's checkpoint, when hires. fix runs on another checkpoint than the one in use:
+        (its title, its family or None when unknown)."""
+        if not getattr(p, "enable_hr", False):
+            return None
+        info = other_checkpoint(getattr(p, "hr_checkpoint_name", None))
+        return None if info is None else (info.short_title or info.title, checkpoint_family(info))
+
+    def release_merged_weights(self) -> None:
+        release_merged_weights()
+
+    def activate(self, model: ModelFile) -> None:
+        """Make the IC-Light UNet of `model` on the checkpoint in use the current SdUnet, without A1111's
+        `apply_unet` device round trip; nothing to do when it already is."""
+        current = sd_unet.current_unet
+        if isinstance(current, IcLightSdUnet) and current.is_active_for(model, model_in_use()):
+            return
+        if current is not None and not isinstance(current, IcLightUnet):
+            label = getattr(getattr(current, "option", None), "label", type(current).__name__)
+            raise IcLightError(
+                f"Another UNet ('{label}', Settings > SD Unet) is active; IC-Light needs the checkpoint's own UNet. "
+                "Set SD Unet to None to use IC-Light."
+            )
+        self.deactivate()
+        option = IcLightUnetOption(model)
+        unet = option.create_unet()
+        unet.option = option
+        unet.activate()
+        # As `apply_unet` would: A1111 itself then deactivates it before it reloads the checkpoint.
+        sd_unet.current_unet_option, sd_unet.current_unet = option, unet
+
+    def forget_other_models(self) -> None:
+        """Drop IC-Light's state for any model but the one in use: A1111 may have switched checkpoints
+        through a path that tells no one (an already-loaded checkpoint, `sd_checkpoints_limit` > 1)."""
+        current = sd_unet.current_unet
+        if isinstance(current, IcLightUnet) and current.checkpoint.module is not model_in_use():
+            self.deactivate()
+        if MERGED_WEIGHTS.weights is not None and not MERGED_WEIGHTS.held_for(model_in_use()):
+            release_merged_weights()
+
+    def deactivate(self) -> None:
+        """Off at the end of a generation (or a pass); the merged copy stays cached for the next one."""
+        deactivate_current()
+
+    def save_image(self, p: Any, image: Image.Image, index: int, infotext: str, suffix: str) -> None:
+        """Save an image IC-Light adds after sampling as A1111 saves the results (folder, name
+        pattern, infotext, the save settings)."""
+        if not p.save_samples():
+            return
+        seeds, prompts = getattr(p, "all_seeds", None) or [p.seed], getattr(p, "all_prompts", None) or [p.prompt]
+        save_webui_image(image, p.outpath_samples, "", seeds[index % len(seeds)], prompts[index % len(prompts)],
+                          shared.opts.samples_format, info=infotext, p=p, suffix=suffix)
+
+    def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        return encode_images(images)
+
+    def route(self, sampler: Any, latents: torch.Tensor) -> None:
+        route_to_active_unet(sampler, latents)
+
+    def predict_alphas(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Alphas from RMBG-1.4 on the generation device; the net goes back to RAM afterwards."""
+        net = background_remover()
+        net.to(devices.device)
+        try:
+            return [predict_alpha(net, image, devices.device) for image in tracked(images, "IC-Light: removing the background")]
+        finally:
+            net.to(devices.cpu)
+            devices.torch_gc()
+
+    def image_format(self) -> str:
+        return shared.opts.samples_format
+
+    def picture_background(self) -> str:
+        """The colour A1111 flattens transparent img2img pictures on."""
+        return shared.opts.img2img_background_color
+
+
+def encode_images(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """IC-Light latents of uint8 HxWx3 images through the current checkpoint's VAE."""
+    sd_model = shared.sd_model
+    vae_dtype = next(sd_model.first_stage_model.parameters()).dtype
+    return encode_latents(images, sd_model.encode_first_stage, sd_model.scale_factor, devices.device, vae_dtype)
+
+
+def route_to_active_unet(sampler: object, latents: torch.Tensor) -> None:
+    """Feed `latents` to the active IC-Light UNet through this sampling pass's CFGDenoiser."""
+    unet = sd_unet.current_unet
+    if not isinstance(unet, IcLightUnet):
+        raise IcLightError("IC-Light latents were given but the IC-Light UNet is not active.")
+    route_concat_latents(sampler.model_wrap_cfg, unet, latents)
+
