@@ -1,4 +1,4 @@
-"""Draw docs/keep_the_scene.png, the README's before/after figure for the output modes and colour
+"""Draw docs/keep_the_scene.png, the output-modes page's before/after figure for the output modes and colour
 preservation, from synthetic images through the extension's own functions (no model involved).
 
     python tools/keep_the_scene_figure.py
