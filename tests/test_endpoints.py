@@ -22,17 +22,51 @@ def encode_png(array):
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-@pytest.fixture
-def client(a1111):
+def webui_app(monkeypatch, api=True, api_auth=None, nowebui=False):
+    """A FastAPI app as webui.py (v1.10.1, 108-119) builds it: A1111's `Api` (its error handler and, with
+    `--api-auth`, its authentication; one of its routes stands for all) when `--api` is given, then the
+    `app_started` callbacks."""
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-    from modules import script_callbacks
+    from modules import script_callbacks, shared
+    from modules.api.api import Api
 
+    for flag, value in (("api", api), ("api_auth", api_auth), ("nowebui", nowebui)):
+        monkeypatch.setattr(shared.cmd_opts, flag, value)
     script_module("iclight_api")  # registers its app_started callback, as A1111's script loader would
     app = FastAPI()
+    if api or nowebui:
+        Api(app).add_api_route("/sdapi/v1/progress", lambda: {"progress": 0}, methods=["GET"])
     script_callbacks.app_started_callback(None, app)
     assert not script_callbacks.reported_errors, script_callbacks.reported_errors
     return TestClient(app)
+
+
+@pytest.fixture
+def client(a1111, monkeypatch):
+    return webui_app(monkeypatch)
+
+
+def test_endpoints_ask_for_the_api_auth_credentials_as_sdapi_does(a1111, monkeypatch):
+    client = webui_app(monkeypatch, api_auth="alice:s3cret,bob:hunter2")
+    for path in ("/sdapi/v1/progress", "/iclight/v1/models"):
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+        assert client.get(path, auth=("alice", "wrong")).status_code == 401, path
+    assert client.get("/iclight/v1/models", auth=("carol", "s3cret")).status_code == 401, "an unknown user was let in"
+    assert client.get("/iclight/v1/models", auth=("alice", "s3cret")).status_code == 200
+    assert client.get("/iclight/v1/models", auth=("bob", "hunter2")).status_code == 200, "the second user was refused"
+    refused = client.post("/iclight/v1/light-map", json={"light": "Left"})
+    assert refused.status_code == 401, "light-map answers without credentials"
+    assert client.post("/iclight/v1/remove-background", json={}).status_code == 401, "remove-background answers without credentials"
+
+
+@pytest.mark.parametrize("flags,served", [({"api": False}, False), ({"api": True}, True), ({"api": False, "nowebui": True}, True)])
+def test_endpoints_exist_only_where_the_webui_serves_its_api(a1111, monkeypatch, flags, served):
+    """Without `--api` (or `--nowebui`) A1111 adds no `/sdapi/v1` routes; ours are not added either, so a
+    webui shared with `--gradio-auth` only does not answer anyone on /iclight/v1."""
+    client = webui_app(monkeypatch, **flags)
+    assert (client.get("/iclight/v1/models").status_code == 200) == served
 
 
 def test_models_lists_each_file_with_kind_label_hash_and_size(a1111, client):

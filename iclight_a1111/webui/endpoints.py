@@ -1,14 +1,17 @@
 """IC-Light's HTTP endpoints beside A1111's `/sdapi`: the model files, the light map a generation would
 encode, and the background removal cut-out. Requests are checked by the parameter schema, as a
-generation's arguments are, and a refusal comes back as a 400 answer with the same message."""
+generation's arguments are, and a refusal comes back as a 400 answer with the same message. Who may
+call them is decided as for A1111's `/sdapi/v1` routes (`--api-auth`)."""
 from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Callable, Protocol, Sequence
+from secrets import compare_digest
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, Depends, FastAPI, HTTPException
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from PIL import Image
 
 from ..errors import IcLightError
@@ -87,8 +90,27 @@ def answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise HTTPException(status_code=400, detail=str(e)) from e
 
 
-def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any]) -> None:
-    """Register the endpoints on A1111's FastAPI app. `exclusive()` is a context manager held while the
+def api_credentials(api_auth: str | None) -> dict[str, str]:
+    """`--api-auth "user:password,user2:password2"` as user -> password; empty when it is not given."""
+    pairs = [entry.partition(":") for entry in (api_auth or "").split(",") if entry]
+    return {user: password for user, _, password in pairs}
+
+
+def basic_auth(credentials: Mapping[str, str]) -> Callable[..., None]:
+    """A route dependency admitting exactly the `--api-auth` users, answering others as A1111's
+    `/sdapi/v1` routes do: 401 with `WWW-Authenticate: Basic`."""
+
+    def check(given: HTTPBasicCredentials = Depends(HTTPBasic())) -> None:
+        expected = credentials.get(given.username)
+        if expected is None or not compare_digest(given.password.encode(), expected.encode()):
+            raise HTTPException(status_code=401, detail="Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
+
+    return check
+
+
+def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any], credentials: Mapping[str, str]) -> None:
+    """Register the endpoints on A1111's FastAPI app, behind HTTP Basic authentication when
+    `credentials` (from `--api-auth`) are given. `exclusive()` is a context manager held while the
     background remover runs, so it never shares the GPU with a generation."""
 
     def models() -> dict[str, Any]:
@@ -104,6 +126,7 @@ def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any]) -
 
         return answer(work)
 
-    app.add_api_route(f"{PREFIX}/models", models, methods=["GET"])
-    app.add_api_route(f"{PREFIX}/light-map", post_light_map, methods=["POST"])
-    app.add_api_route(f"{PREFIX}/remove-background", remove_background, methods=["POST"])
+    guard = [Depends(basic_auth(credentials))] if credentials else []
+    app.add_api_route(f"{PREFIX}/models", models, methods=["GET"], dependencies=guard)
+    app.add_api_route(f"{PREFIX}/light-map", post_light_map, methods=["POST"], dependencies=guard)
+    app.add_api_route(f"{PREFIX}/remove-background", remove_background, methods=["POST"], dependencies=guard)

@@ -1,6 +1,7 @@
 """Mirrors modules/shared.py (v1.10.1): the globals the extension reads.
 
-`sd_model` is set by the tests to a real ldm LatentDiffusion (A1111 reads it from
+`cmd_opts` holds the command-line flags read (the API ones as modules/cmd_args.py lines 101-104
+define them: `--api`, `--api-auth`, `--nowebui`). `sd_model` is set by the tests to a real ldm LatentDiffusion (A1111 reads it from
 `sd_models.model_data`; the stand-in's `model_data` writes it here); `opts` carries the settings
 CFGDenoiser, sampling, checkpoint loading and image saving read, with A1111's defaults;
 `opts.add_option`, `OptionInfo` (with `.info`) and `options_section` as modules/options.py has them
@@ -12,7 +13,7 @@ bar; `latent_upscale_modes` and `latent_upscale_default_mode` as modules/shared_
 from types import SimpleNamespace
 
 sd_model = None
-cmd_opts = SimpleNamespace(iclight_dir=None, no_hashing=False, lowvram=False, medvram=False)
+cmd_opts = SimpleNamespace(iclight_dir=None, no_hashing=False, lowvram=False, medvram=False, api=False, nowebui=False, api_auth=None)
 
 
 class OptionInfo:

@@ -1,12 +1,30 @@
-"""Mirrors modules/api/api.py (v1.10.1) `encode_pil_to_base64` (lines 102-132): how the API sends each image
-of `processed.images`. PNG keeps the image's mode (RGBA stays RGBA) and its text info; JPEG and WebP are
-sent as RGB. Departure: the infotext is not written into JPEG/WebP EXIF (piexif is not a test dependency)."""
+"""Mirrors modules/api/api.py (v1.10.1):
+
+- `encode_pil_to_base64` (lines 102-132): how the API sends each image of `processed.images`. PNG
+  keeps the image's mode (RGBA stays RGBA) and its text info; JPEG and WebP are sent as RGB.
+  Departure: the infotext is not written into JPEG/WebP EXIF (piexif is not a test dependency).
+- `api_middleware`'s `handle_exception` (lines 167-181) and its registration (183-198): any exception
+  a route raises is answered as JSON with the exception's own `status_code` attribute (500 when it
+  has none); the traceback (with locals) is printed to the console unless the exception is an
+  `HTTPException`. Departure: what would be printed is appended to `console` for the tests.
+- `Api.__init__`'s credentials (lines 201-205), `add_api_route` and `auth` (lines 274-285): with
+  `--api-auth user:password[,user2:password2]` every `/sdapi/v1/...` route depends on HTTP Basic
+  authentication and answers 401 (with `WWW-Authenticate: Basic`) to a missing or wrong password.
+"""
 import base64
 import io
+from secrets import compare_digest
 
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from PIL import PngImagePlugin
 
-from modules.shared import opts
+from modules.shared import cmd_opts, opts
+
+console = []
 
 
 def encode_pil_to_base64(image):
@@ -24,3 +42,49 @@ def encode_pil_to_base64(image):
         else:
             raise ValueError("Invalid image format")
         return base64.b64encode(output_bytes.getvalue())
+
+
+def handle_exception(request: Request, e: Exception) -> JSONResponse:
+    fields = vars(e)
+    err = {"error": type(e).__name__, "detail": fields.get("detail", ""), "body": fields.get("body", ""), "errors": str(e)}
+    if not isinstance(e, HTTPException):
+        console.append(f"API error: {request.method}: {request.url} {err} (traceback with locals follows)")
+    return JSONResponse(status_code=fields.get("status_code", 500), content=jsonable_encoder(err))
+
+
+def api_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def exception_handling(request: Request, call_next):
+        try:
+            return await call_next(request)
+        except Exception as e:
+            return handle_exception(request, e)
+
+    @app.exception_handler(Exception)
+    async def fastapi_exception_handler(request: Request, e: Exception):
+        return handle_exception(request, e)
+
+    @app.exception_handler(HTTPException)
+    async def http_exception_handler(request: Request, e: HTTPException):
+        return handle_exception(request, e)
+
+
+class Api:
+    """The parts of A1111's `Api` that decide who may call a route and how errors are answered."""
+
+    def __init__(self, app: FastAPI):
+        if cmd_opts.api_auth:
+            self.credentials = dict(pair.split(":") for pair in cmd_opts.api_auth.split(","))
+        self.app = app
+        api_middleware(app)
+
+    def add_api_route(self, path, endpoint, **kwargs):
+        if cmd_opts.api_auth:
+            return self.app.add_api_route(path, endpoint, dependencies=[Depends(self.auth)], **kwargs)
+        return self.app.add_api_route(path, endpoint, **kwargs)
+
+    def auth(self, credentials: HTTPBasicCredentials = Depends(HTTPBasic())):
+        if credentials.username in self.credentials:
+            if compare_digest(credentials.password, self.credentials[credentials.username]):
+                return True
+        raise HTTPException(status_code=401, detail="Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
