@@ -153,3 +153,30 @@ def test_remove_background_returns_the_cut_out_the_generation_uses(a1111, client
 def test_remove_background_refusals_are_400(client, body, message):
     response = client.post("/iclight/v1/remove-background", json=body)
     assert response.status_code == 400 and message in response.json()["detail"], response.text
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"model": "missing.safetensors"}, "missing.safetensors"),
+    ({"light": "Sideways"}, "'light' must be one of"),
+    ({"light": "Custom"}, "no light map was given"),
+])
+def test_a_refused_generation_through_sdapi_is_a_400_with_its_message_and_no_traceback(a1111, monkeypatch, args, message):
+    """/sdapi/v1/img2img with IC-Light in `alwayson_scripts`: the refusal reaches A1111's error handler,
+    which answers with the exception's `status_code` and prints a traceback for anything but an
+    HTTPException."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import processing
+    from modules.api import api
+
+    def img2img_api() -> dict:
+        processing.process_images(img2img([args], [pil(subject(64))], steps=2, denoising_strength=0.9, width=64, height=64))
+        return {"images": []}
+
+    app = FastAPI()
+    api.Api(app).add_api_route("/sdapi/v1/img2img", img2img_api, methods=["POST"])
+    monkeypatch.setattr(api, "console", [])
+    response = TestClient(app).post("/sdapi/v1/img2img")
+    assert response.status_code == 400, f"a bad request answered {response.status_code}: {response.text}"
+    assert message in response.json()["detail"], response.json()
+    assert api.console == [], "A1111 printed a traceback for a refusal"

@@ -83,13 +83,6 @@ def cut_out(payload: dict[str, Any], host: EndpointHost) -> dict[str, Any]:
     return {"image": png_base64(np.dstack([rgb, (alpha * 255).round().astype(np.uint8)]))}
 
 
-def answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return work()
-    except IcLightError as e:
-        raise HTTPException(status_code=400, detail=str(e)) from e
-
-
 def api_credentials(api_auth: str | None) -> dict[str, str]:
     """`--api-auth "user:password,user2:password2"` as user -> password; empty when it is not given."""
     pairs = [entry.partition(":") for entry in (api_auth or "").split(",") if entry]
@@ -113,18 +106,16 @@ def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any], c
     `credentials` (from `--api-auth`) are given. `exclusive()` is a context manager held while the
     background remover runs, so it never shares the GPU with a generation."""
 
+    # A refusal is an `IcLightError`, an HTTPException of status 400 whose detail is its message.
     def models() -> dict[str, Any]:
-        return answer(lambda: list_models(host))
+        return list_models(host)
 
     def post_light_map(payload: dict = Body(...)) -> dict[str, Any]:
-        return answer(lambda: light_map(payload))
+        return light_map(payload)
 
     def remove_background(payload: dict = Body(...)) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            with exclusive():
-                return cut_out(payload, host)
-
-        return answer(work)
+        with exclusive():
+            return cut_out(payload, host)
 
     guard = [Depends(basic_auth(credentials))] if credentials else []
     app.add_api_route(f"{PREFIX}/models", models, methods=["GET"], dependencies=guard)
