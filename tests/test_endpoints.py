@@ -22,6 +22,20 @@ def encode_png(array):
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def png_declaring(width, height):
+    """base64 of a tiny PNG whose header declares `width` x `height` RGB pixels; its pixel data is cut
+    short, so only a reader that refuses it from the header gives a size refusal."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return base64.b64encode(data).decode()
+
+
 def webui_app(monkeypatch, api=True, api_auth=None, nowebui=False):
     """A FastAPI app as webui.py (v1.10.1, 108-119) builds it: A1111's `Api` (its error handler and, with
     `--api-auth`, its authentication; one of its routes stands for all) when `--api` is given, then the
@@ -180,3 +194,42 @@ def test_a_refused_generation_through_sdapi_is_a_400_with_its_message_and_no_tra
     assert response.status_code == 400, f"a bad request answered {response.status_code}: {response.text}"
     assert message in response.json()["detail"], response.json()
     assert api.console == [], "A1111 printed a traceback for a refusal"
+
+
+@pytest.mark.parametrize("width,height", [(8193, 8192), (13000, 13000), (20000, 20000)])
+def test_an_image_above_the_size_limit_is_refused_with_400_before_decoding(client, width, height):
+    """13000x13000 is under PIL's own refusal (which answered 500 for 20000x20000) and was decoded."""
+    import time
+
+    started = time.perf_counter()
+    response = client.post("/iclight/v1/remove-background", json={"image": png_declaring(width, height)})
+    assert response.status_code == 400, response.text
+    assert "at most 67.1 megapixels (8192x8192)" in response.json()["detail"], response.json()
+    assert time.perf_counter() - started < 2, "the image was decoded before it was refused"
+    light_map = client.post("/iclight/v1/light-map", json={"light": "Custom", "light_map": png_declaring(width, height)})
+    assert light_map.status_code == 400 and "megapixels" in light_map.json()["detail"], light_map.text
+
+
+def test_an_image_at_the_size_limit_is_read_up_to_its_pixels(client):
+    response = client.post("/iclight/v1/remove-background", json={"image": png_declaring(8192, 8192)})
+    assert response.status_code == 400 and "not an image" in response.json()["detail"], \
+        "an image of exactly 8192x8192 is refused by size"
+
+
+@pytest.mark.parametrize("key,args", [("light_map", {"light": "Custom"}), ("background", {"model": "iclight_sd15_fbc.safetensors"})])
+def test_an_oversized_image_in_alwayson_scripts_is_a_400(a1111, monkeypatch, key, args):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import processing
+    from modules.api import api
+
+    def img2img_api() -> dict:
+        script_args = [{**args, key: png_declaring(20000, 20000)}]
+        processing.process_images(img2img(script_args, [pil(subject(64))], steps=2, denoising_strength=0.9, width=64, height=64))
+        return {"images": []}
+
+    app = FastAPI()
+    api.Api(app).add_api_route("/sdapi/v1/img2img", img2img_api, methods=["POST"])
+    response = TestClient(app).post("/sdapi/v1/img2img")
+    assert response.status_code == 400, response.text
+    assert f"IC-Light '{key}' is larger than PIL decodes" in response.json()["detail"], response.json()

@@ -14,6 +14,12 @@ from ..images.light_maps import parse_color
 from ..images.placed_lights import parse_lights
 from .params import PARAMS, PARAMS_BY_KEY, Param, defaults
 
+# The largest image accepted (foreground, background, light map, remove-background): 8192 x 8192
+# pixels. It is checked from the file's header, before the pixels are decoded: a small PNG can
+# declare a huge image (13000 x 13000 decodes to gigabytes), and PIL's own guard is off once the
+# X/Y/Z plot has drawn a grid (it sets `Image.MAX_IMAGE_PIXELS = None`).
+MAX_IMAGE_PIXELS = 8192 * 8192
+
 def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
     """Script args (positional in schema order, or a single dict of named keys) -> checked values."""
     if args and isinstance(args[0], Mapping):
@@ -88,17 +94,39 @@ def decode_image(value: Any, name: str) -> np.ndarray | None:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise IcLightError(f"IC-Light '{name}': the string is not valid base64 image data.") from None
-        try:
-            value = Image.open(io.BytesIO(raw))
-            value.load()
-        except (UnidentifiedImageError, OSError):
-            raise IcLightError(f"IC-Light '{name}': the data is not an image (PNG, JPEG or WebP expected).") from None
+        value = open_image(raw, name)
     if isinstance(value, Image.Image):
+        check_size(value.width, value.height, name)
         value = np.array(value.convert("RGBA") if "A" in value.getbands() or value.mode == "P" else value.convert("RGB"))
     if not isinstance(value, np.ndarray):
         raise IcLightError(f"IC-Light '{name}' must be an image, got {type(value).__name__}.")
+    if value.ndim >= 2:
+        check_size(value.shape[1], value.shape[0], name)
     if value.ndim == 2:
         value = np.stack((value,) * 3, axis=-1)
     if value.ndim != 3 or value.shape[2] not in (3, 4) or min(value.shape[:2]) == 0:
         raise IcLightError(f"IC-Light '{name}' has shape {value.shape}; an RGB or RGBA image is needed.")
     return value.astype(np.uint8) if value.dtype != np.uint8 else value
+
+
+def open_image(raw: bytes, name: str) -> Image.Image:
+    """The image in `raw`, its size checked from the header before its pixels are decoded."""
+    try:
+        image = Image.open(io.BytesIO(raw))
+        check_size(image.width, image.height, name)
+        image.load()
+        return image
+    except Image.DecompressionBombError:  # PIL's guard, at twice its own limit, found it first
+        raise IcLightError(size_refusal(name, "larger than PIL decodes")) from None
+    except (UnidentifiedImageError, OSError):
+        raise IcLightError(f"IC-Light '{name}': the data is not an image (PNG, JPEG or WebP expected).") from None
+
+
+def check_size(width: int, height: int, name: str) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise IcLightError(size_refusal(name, f"{width}x{height} pixels"))
+
+
+def size_refusal(name: str, size: str) -> str:
+    return (f"IC-Light '{name}' is {size}; at most {MAX_IMAGE_PIXELS / 1e6:.1f} megapixels (8192x8192) are accepted: "
+            f"scale the image down first (the generation resizes it to the output size anyway).")
