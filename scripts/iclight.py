@@ -1,14 +1,14 @@
-"""The IC-Light script in txt2img and img2img: hooks into processing, infotext paste, X/Y/Z axes.
+"""The IC-Light script in txt2img and img2img: hooks into processing, infotext fields, X/Y/Z axes.
 Only A1111 glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`."""
 from modules import script_callbacks, scripts
 
 from iclight_a1111.generation import after_sampling, prepare, sampling
-from iclight_a1111.generation.infotext import pasted_defaults
 from iclight_a1111.generation.job import JOB_ATTR
-from iclight_a1111.generation.params import PARAMS, PARAMS_BY_KEY
+from iclight_a1111.generation.params import PARAMS
 from iclight_a1111.webui.host import A1111Host
 from iclight_a1111.webui.model_folders import model_files
-from iclight_a1111.webui.panel import Panel, model_label_for, remember_component
+from iclight_a1111.webui.panel import Panel, remember_component
+from iclight_a1111.webui.paste_fields import PastedField
 from iclight_a1111.webui.xyz_axes import axis_specs
 
 HOST = A1111Host()
@@ -26,12 +26,11 @@ class IcLightScript(scripts.Script):
         panel.build()
         self.panel = panel
         inputs = panel.inputs
-        # Named fields (not callables): "Send to img2img" copies only fields named in paste_field_names.
-        # `on_infotext_pasted` supplies "IC-Light enabled", which the infotext implies, the model's label
-        # and the defaults of fields left out. Hidden fields are restored too; their `change` then
-        # shows the controls that apply.
+        # Each field's target is its name ("Send to img2img" copies fields by name) and reads its value
+        # from a pasted or API infotext (see `PastedField`). Hidden fields are restored too; their
+        # `change` then shows the controls that apply.
         pasted = [p for p in PARAMS if p.kind != "image"]
-        self.infotext_fields = [(inputs[p.key], p.infotext_key) for p in pasted]
+        self.infotext_fields = [(inputs[p.key], PastedField(p)) for p in pasted]
         self.paste_field_names = [p.infotext_key for p in pasted]
         return [inputs[p.key] for p in PARAMS]
 
@@ -57,16 +56,6 @@ class IcLightScript(scripts.Script):
             after_sampling.add_extras(job, processed, p.width, p.height, save)
 
 
-def on_infotext_pasted(infotext: str, params: dict) -> None:
-    """IC-Light is on exactly when the infotext records an IC-Light model; the model as its dropdown
-    label; the fields it leaves out at their defaults (only what differs from a default is written)."""
-    model_key = PARAMS_BY_KEY["model"].infotext_key
-    params.update(pasted_defaults(params))
-    params[PARAMS_BY_KEY["enabled"].infotext_key] = str(model_key in params)
-    if model_key in params:
-        params[model_key] = model_label_for(params[model_key])
-
-
 def add_xyz_axes() -> None:
     """Append IC-Light axes to the X/Y/Z plot script, once all scripts are loaded."""
     xyz = next((d.module for d in scripts.scripts_data if d.script_class.__module__ in ("xyz_grid.py", "scripts.xyz_grid")), None)
@@ -78,4 +67,3 @@ def add_xyz_axes() -> None:
 
 script_callbacks.on_before_ui(add_xyz_axes)
 script_callbacks.on_after_component(remember_component)
-script_callbacks.on_infotext_pasted(on_infotext_pasted)

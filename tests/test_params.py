@@ -95,12 +95,13 @@ def test_infotext_records_what_defines_the_result_and_what_differs_from_its_defa
 
 
 def test_pasting_an_iclight_infotext_sets_every_field_it_leaves_out_to_its_default():
-    from iclight_a1111.generation.infotext import pasted_defaults
+    from iclight_a1111.generation.infotext import pasted_text
+    from iclight_a1111.generation.params import PARAMS_BY_KEY
 
-    pasted = pasted_defaults({"IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Top"})
-    assert pasted["IC-Light remove background"] == "False" and pasted["IC-Light falloff"] == "1.0"
-    assert pasted["IC-Light lights"] == "" and "IC-Light light" not in pasted and "IC-Light model" not in pasted
-    assert pasted_defaults({"Steps": "20"}) == {}, "an infotext without IC-Light changed the IC-Light fields"
+    params = {"IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Top"}
+    pasted = {key: pasted_text(PARAMS_BY_KEY[key], params) for key in ("remove_background", "falloff", "lights", "light")}
+    assert pasted == {"remove_background": "False", "falloff": "1.0", "lights": "", "light": "Top"}
+    assert pasted_text(PARAMS_BY_KEY["light"], {"Steps": "20"}) is None, "an infotext without IC-Light changed the IC-Light fields"
 
 
 def test_visibility_rules_follow_the_schema():

@@ -92,6 +92,41 @@ def test_pasting_an_infotext_without_a_field_sets_it_to_its_default(a1111):
         "fields the infotext leaves out keep the panel's state instead of their defaults"
 
 
+def api_script_args(script, inputs, params):
+    """The script args of an API request with `infotext` and no `alwayson_scripts`: the defaults A1111
+    reads from `ui()` (api.py 315-333), then what `apply_infotext` reads through the paste fields."""
+    from modules.api.api import infotext_script_args
+    from modules.infotext_utils import PasteField
+
+    args = [component.value for component in inputs]
+    mentioned = infotext_script_args(params, [PasteField(*field) for field in script.infotext_fields], inputs)
+    for index, value in mentioned.items():
+        args[index] = value
+    return args, mentioned
+
+
+def test_api_infotext_switches_iclight_on_and_fills_the_fields_it_leaves_out(a1111):
+    from modules import processing
+
+    script, inputs = panels()["img2img"]
+    params = {"Steps": "2", "IC-Light model": "iclight_sd15_fc.safetensors", "IC-Light light": "Right",
+              "IC-Light falloff": "2.0", "IC-Light model hash": "0123456789"}
+    args, mentioned = api_script_args(script, inputs, params)
+    assert {PARAMS[i].key for i in mentioned} == {p.key for p in PARAMS if p.kind != "image"}, \
+        "a field the infotext leaves out is not set to its default"
+    p = img2img(args, [pil(subject())], steps=2, denoising_strength=0.9)
+    processing.process_images(p)
+    written = p.extra_generation_params
+    assert written.get("IC-Light light") == "Right", f"the API infotext did not switch IC-Light on: {written}"
+    assert written.get("IC-Light falloff") == "2.0" and written.get("IC-Light model") == "iclight_sd15_fc.safetensors"
+
+
+def test_api_infotext_without_iclight_leaves_it_off(a1111):
+    script, inputs = panels()["img2img"]
+    args, mentioned = api_script_args(script, inputs, {"Steps": "20", "IC-Light restore detail": "True"})
+    assert mentioned == {0: False} and args[0] is False
+
+
 class FakeXyzGrid(ModuleType):
     """Stands in for scripts/xyz_grid.py (v1.10.1): `AxisOption(label, type, apply, choices=...)`, `axis_options`."""
 

@@ -35,10 +35,9 @@ def is_infotext_key(key: str) -> bool:
     return key.startswith(INFOTEXT_PREFIX)
 
 
-def pasted_defaults(params: Mapping[str, Any]) -> dict[str, str]:
-    """For a pasted infotext of an IC-Light generation, the text of every field it leaves out: the
-    default (it was not written because it was the default). Nothing for other infotexts."""
+def pasted_text(param: Param, params: Mapping[str, Any]) -> str | None:
+    """The text an infotext gives `param`: its own, or its default's when an IC-Light infotext leaves it
+    out (only what differs from a default is written); None for an infotext without IC-Light."""
     if PARAMS_BY_KEY["model"].infotext_key not in params:
-        return {}
-    return {p.infotext_key: value_text(p, p.default) for p in PARAMS
-            if p.in_infotext and p.infotext_key not in params}
+        return None
+    return params.get(param.infotext_key, value_text(param, param.default))

@@ -1,4 +1,7 @@
-"""Mirrors modules/infotext_utils.py (v1.10.1) lines 139-185 and 476-520, the two ways panel values are restored:
+"""Mirrors modules/infotext_utils.py (v1.10.1) lines 34-44, 139-185 and 476-520, the ways panel values are restored:
+
+- `PasteField(component, target)`: what `add_paste_fields` makes of each `(component, target)` pair;
+  a target that is a str is the field's `label` (its name), a callable one its `function`.
 
 - `paste_values`: `connect_paste`'s `paste_func` on parsed infotext params (PNG Info, the paste
   button): `on_infotext_pasted` callbacks, then for each `(component, key)` field the value of a
@@ -10,6 +13,17 @@
 from modules import script_callbacks
 
 BUILT_IN_NAMES = ["Prompt", "Negative prompt", "Steps", "Face restoration"]
+
+
+class PasteField(tuple):
+    def __new__(cls, component, target, *, api=None):
+        return super().__new__(cls, (component, target))
+
+    def __init__(self, component, target, *, api=None):
+        super().__init__()
+        self.api, self.component = api, component
+        self.label = target if isinstance(target, str) else None
+        self.function = target if callable(target) else None
 
 
 def paste_values(paste_fields, params, infotext=""):

@@ -7,6 +7,11 @@
   a route raises is answered as JSON with the exception's own `status_code` attribute (500 when it
   has none); the traceback (with locals) is printed to the console unless the exception is an
   `HTTPException`. Departure: what would be printed is appended to `console` for the tests.
+- `Api.apply_infotext` (lines 363-429), the part for script arguments: for a request with `infotext`,
+  the parameters are parsed (`on_infotext_pasted` callbacks are NOT run) and each paste field of a
+  script's input gets `field.function(params)` or `params.get(field.label)`, converted to the type
+  of the component's value (`bool("False")` is true), as the script argument at the input's index;
+  `None` leaves the argument alone. The request's own `alwayson_scripts` args are applied after.
 - `Api.__init__`'s credentials (lines 201-205), `add_api_route` and `auth` (lines 274-285): with
   `--api-auth user:password[,user2:password2]` every `/sdapi/v1/...` route depends on HTTP Basic
   authentication and answers 401 (with `WWW-Authenticate: Basic`) to a missing or wrong password.
@@ -67,6 +72,30 @@ def api_middleware(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_exception_handler(request: Request, e: HTTPException):
         return handle_exception(request, e)
+
+
+def infotext_script_args(params, paste_fields, script_inputs):
+    """index -> value of the script arguments `params` (a parsed infotext) sets, as `apply_infotext` does."""
+
+    def field_value(field):
+        value = field.function(params) if field.function else params.get(field.label)
+        if value is None:
+            return None
+        target_type = type(field.component.value)
+        if target_type == type(None):
+            return None
+        if isinstance(value, dict) and value.get("__type__") == "generic_update":
+            value = value.get("value")
+        if value is not None and not isinstance(value, target_type):
+            value = target_type(value)
+        return value
+
+    indexes = {component: i for i, component in enumerate(script_inputs)}
+    mentioned = {}
+    for field in paste_fields:
+        if field.component in indexes and (value := field_value(field)) is not None:
+            mentioned[indexes[field.component]] = value
+    return mentioned
 
 
 class Api:
