@@ -95,7 +95,9 @@ def test_models_lists_each_file_with_kind_label_hash_and_size(a1111, client):
     fc = a1111.model_dir / "iclight_sd15_fc.safetensors"
     assert models[fc.name]["hash"] == hashlib.sha256(fc.read_bytes()).hexdigest()[:10]
     assert models[fc.name]["size"] == fc.stat().st_size
-    assert models[fc.name]["label"] == "iclight_sd15_fc.safetensors [fc/fcon]"
+    assert {m["label"] for m in models.values()} == {
+        "iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc]", "iclight_sd15_fcon.safetensors [fcon]"}, \
+        "a label does not say what its file is"
 
 
 def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):

@@ -38,7 +38,7 @@ def test_img2img_fc_at_defaults_shows_only_model_and_light_controls(a1111):
     assert visible(panel) == {"model", "light", "light_color", "shadow_color", "falloff", "remove_background",
                               "restore_detail", "reinforce_foreground", "normal_map", "extra_outputs", "output",
                               "preserve_color"}
-    assert panel.preview.visible and not panel.lights_column.visible
+    assert panel.preview_row.visible and not panel.lights_column.visible
     assert len(visible(panel)) <= len(PARAMS) // 2 + 1, "the panel shows about as much as before"
 
 
@@ -46,13 +46,13 @@ def test_txt2img_shows_the_foreground_upload_and_no_light_controls(a1111):
     panel, _ = build(False)
     assert {"foreground", "remove_background"} <= visible(panel)
     assert not {"light", "light_color", "light_map", "background", "background_source"} & visible(panel)
-    assert not panel.preview.visible
+    assert not panel.preview_row.visible
 
 
 def updates_by_key(panel, **values):
-    args = {**{k: defaults()[k] for k in panel.value_keys}, "model": "iclight_sd15_fc.safetensors [fc/fcon]", **values}
+    args = {**{k: defaults()[k] for k in panel.value_keys}, "model": "iclight_sd15_fc.safetensors [fc]", **values}
     updates = panel.visibility(*[args[k] for k in panel.value_keys])
-    return {k for k, u in zip(panel.toggled + ["preview", "lights_column"], updates) if u["visible"]}
+    return {k for k, u in zip(panel.toggled + ["preview", "lights_column", "hint"], updates) if u.get("visible")}
 
 
 def test_visibility_follows_model_kind_light_and_options(a1111):
@@ -77,13 +77,108 @@ def test_visibility_follows_every_change_a_paste_makes(a1111):
     with gr.Blocks() as blocks:
         script.ui(True)
     panel = script.panel
-    outputs = [c._id for c in [panel.inputs[k] for k in panel.toggled] + [panel.preview, panel.lights_column]]
+    outputs = [c._id for c in [panel.inputs[k] for k in panel.toggled] + [panel.preview_row, panel.lights_column, panel.hint]]
     wired = {target for dep in blocks.dependencies if dep["trigger"] == "change" and dep["outputs"] == outputs
              for target in dep["targets"]}
     deciding = {panel.inputs[k]._id for k in ("model", "light", "normal_map", "restore_detail", "background_source")}
     assert deciding <= wired, "a field that decides visibility does not update it when a paste sets it"
     fields = {key for _, key in script.infotext_fields}
     assert {p.infotext_key for p in PARAMS if p.kind != "image"} == fields, "a hidden field is not restored by paste"
+
+
+def built_with_events(is_img2img):
+    import gradio as gr
+
+    panel_module.WATCHED.clear()
+    script = script_module().IcLightScript()
+    with gr.Blocks() as blocks:
+        script.ui(is_img2img)
+    return blocks, script.panel
+
+
+@pytest.mark.parametrize("is_img2img", [True, False])
+def test_every_help_text_of_the_schema_is_its_controls_hover_title(a1111, is_img2img):
+    """A1111 shows help as hover titles: hints.js sets a component's `tooltip` (sent as `webui_tooltip`)
+    as the title of the element with its elem_id."""
+    _, panel = built_with_events(is_img2img)
+    for param in PARAMS:
+        control = panel.inputs[param.key]
+        config = control.get_config()
+        if param.help:
+            assert config.get("webui_tooltip") == param.help, f"{param.label}: its help is not shown"
+            assert config.get("elem_id"), f"{param.label}: no elem_id, so hints.js cannot find it"
+    assert "Falloff" in [p.label for p in PARAMS if p.help] and "Keep the raw relight" in [p.label for p in PARAMS if p.help]
+
+
+def event_fns(blocks, trigger, component):
+    return [(blocks.fns[i].fn, dep) for i, dep in enumerate(blocks.dependencies)
+            if dep["trigger"] == trigger and component._id in dep["targets"]]
+
+
+def test_no_event_moves_the_preview(a1111):
+    """The preview's place in its row depends on which of the row's other children are shown: no event
+    may show or hide one (the first click used to show the lights list beside it)."""
+    blocks, panel = built_with_events(True)
+    row = panel.preview.parent
+    siblings = {c._id for c in row.children if c is not panel.preview}
+    changed = {o for dep in blocks.dependencies for o in dep["outputs"]}
+    assert not siblings & changed, "an event shows or hides something beside the preview"
+    ((place, dep),) = event_fns(blocks, "select", panel.preview)
+    assert panel.inputs["light"]._id in dep["outputs"]
+    assert {"preview", "lights_column"} <= updates_by_key(panel, light="Placed"), "placing a light hides the preview"
+
+
+def test_the_preview_has_a_label_and_is_not_shown_for_light_none(a1111):
+    import gradio as gr
+
+    _, panel = built_with_events(True)
+    captions = [c.value for c in panel.preview_row.children[1].children if isinstance(c, gr.Markdown)]
+    assert any("Light map preview" in text and "click" in text.lower() for text in captions), "the preview has no label"
+    assert "preview" in updates_by_key(panel, light="Left")
+    assert "preview" not in updates_by_key(panel, light="None"), "Light None shows a map no generation uses"
+
+
+def folded(component, panel):
+    """Whether the component is inside a closed accordion of the open IC-Light panel."""
+    import gradio as gr
+
+    block = component.parent
+    while block is not None and block is not panel.inputs["enabled"].accordion:
+        if isinstance(block, gr.Accordion) and not block.open:
+            return True
+        block = block.parent
+    return False
+
+
+def test_img2img_with_an_fbc_model_shows_what_it_needs_and_a_hint_for_it(a1111):
+    blocks, panel = built_with_events(True)
+    fn = next(fn for fn, dep in event_fns(blocks, "change", panel.inputs["model"]) if panel.hint._id in dep["outputs"])
+    values = {**defaults(), "lights": "", "model": "iclight_sd15_fbc.safetensors [fbc]"}
+    updates = dict(zip(panel.toggled + ["preview", "lights_column", "hint"], fn(*[values[k] for k in panel.value_keys])))
+    assert updates["background_source"]["visible"] and updates["background"]["visible"]
+    assert not folded(panel.inputs["background_source"], panel) and not folded(panel.inputs["background"], panel), \
+        "what an fbc generation needs is folded away"
+    assert "Background" in updates["hint"]["value"] and "preview" not in updates["hint"]["value"], updates["hint"]
+    values["model"] = "iclight_sd15_fc.safetensors [fc]"
+    fc_hint = dict(zip(panel.toggled + ["preview", "lights_column", "hint"], fn(*[values[k] for k in panel.value_keys])))["hint"]
+    assert "Background" not in fc_hint["value"] and "light" in fc_hint["value"], "the hint does not follow the model"
+
+
+def test_the_lights_list_is_written_in_the_format_its_placeholder_and_the_readme_show(a1111):
+    import re
+    from pathlib import Path
+
+    from iclight_a1111.images.placed_lights import compact_text
+    from iclight_a1111.webui.light_preview import lights_text_with_click
+
+    _, panel = built_with_events(True)
+    placeholder = panel.inputs["lights"].placeholder
+    form, example = re.fullmatch(r"(\S+) per line, e\.g\. (\S+)", placeholder).groups()
+    assert compact_text(parse_lights(example)) == example, "the placeholder's example is not the list's format"
+    written = lights_text_with_click(example, (10, 20), 512, 640, "#ffd0a0")
+    assert all(len(line.split(",")) == len(form.split(",")) and " " not in line for line in written.splitlines()), written
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"`{form}`" in readme, "the README shows another format for the lights list"
 
 
 def test_preview_is_the_light_map_at_the_output_aspect(a1111):

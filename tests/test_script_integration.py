@@ -23,8 +23,8 @@ def test_ui_returns_one_input_per_schema_parameter_in_order(a1111):
             "InputAccordion", "Dropdown", "Dropdown", "Image", "Image", "Dropdown", "Image", "Checkbox", "Checkbox",
             "ColorPicker", "ColorPicker", "Slider", "Checkbox", "Slider", "Radio", "Checkbox", "Checkbox", "Slider", "Textbox",
             "Radio", "Radio", "Slider", "Slider", "Checkbox"]
-        assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc/fcon]"]
-        assert inputs[1].value == "iclight_sd15_fc.safetensors [fc/fcon]", "the default model is not fc"
+        assert inputs[1].choices == ["iclight_sd15_fbc.safetensors [fbc]", "iclight_sd15_fc.safetensors [fc]"]
+        assert inputs[1].value == "iclight_sd15_fc.safetensors [fc]", "the default model is not fc"
 
 
 def test_default_model_prefers_fc_then_fcon_then_fbc(a1111):
@@ -74,7 +74,7 @@ def test_pasted_infotext_enables_iclight_and_restores_the_model_label(a1111):
     script, inputs = panels()["img2img"]
     values = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, params)))
     assert values["IC-Light enabled"] is True
-    assert values["IC-Light model"] == "iclight_sd15_fc.safetensors [fc/fcon]"
+    assert values["IC-Light model"] == "iclight_sd15_fc.safetensors [fc]"
     assert (values["IC-Light light"], values["IC-Light falloff"]) == ("Bottom", 2.0)
     assert values["IC-Light background"] == "Upload", "an fbc-only field left out of an fc infotext is not its default"
     plain = dict(zip([key for _, key in script.infotext_fields], paste_values(script.infotext_fields, {"Steps": "20"})))

@@ -71,7 +71,9 @@ def processes_results(values: Mapping[str, Any]) -> bool:
 
 PARAMS: tuple[Param, ...] = (
     Param("enabled", "Enabled", "bool", False),
-    Param("model", "Model", "text", "", help="IC-Light file in models/ic-light (fc, fcon or fbc)", defines_result=True),
+    Param("model", "Model", "text", "", defines_result=True,
+          help="IC-Light file in models/ic-light: fc relights by the prompt (in img2img also by a light map), "
+               "fcon is fc trained with offset noise, fbc relights the subject to match a background"),
     Param("light", "Light", "choice", "Left", LIGHTS,
           help="img2img, fc: the light map that becomes the initial image (None keeps the img2img picture)",
           applies=lambda v, variant, img2img: fc_img2img(v, variant, img2img) and not v["normal_map"],

@@ -20,7 +20,6 @@ OFFICIAL_FILES = {
     "iclight_sd15_fbc.safetensors": "fbc",
     "iclight_sd15_fcon.safetensors": "fc",
 }
-VARIANT_LABELS = {"fc": "fc/fcon", "fbc": "fbc"}
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,14 @@ class ModelFile:
         return self.path.name
 
     @property
+    def kind(self) -> str:
+        """fc, fcon or fbc: fc and fcon have the same tensors, fcon is told by its name."""
+        return "fcon" if self.variant == "fc" and "fcon" in self.name.lower() else self.variant
+
+    @property
     def label(self) -> str:
-        """Name and variant, as the model dropdown shows it."""
-        return f"{self.path.name} [{VARIANT_LABELS[self.variant]}]"
+        """Name and what the file is, as the model dropdown shows it."""
+        return f"{self.path.name} [{self.kind}]"
 
 
 def inspect_model_file(path: Path) -> ModelFile:

@@ -39,14 +39,9 @@ def png_base64(image: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def model_kind(model: ModelFile) -> str:
-    """fc, fcon or fbc: fc and fcon have the same tensors, fcon is told by its name."""
-    return "fcon" if model.variant == "fc" and "fcon" in model.name.lower() else model.variant
-
-
 def list_models(host: EndpointHost) -> dict[str, Any]:
     return {"models": [
-        {"name": m.name, "kind": model_kind(m), "label": m.label, "hash": host.short_hash(m), "size": m.path.stat().st_size}
+        {"name": m.name, "kind": m.kind, "label": m.label, "hash": host.short_hash(m), "size": m.path.stat().st_size}
         for m in host.model_files()
     ]}
 

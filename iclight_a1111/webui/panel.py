@@ -13,12 +13,30 @@ from .light_preview import (
 )
 from .model_folders import download_official, model_files
 
-HINTS = {
-    True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-          "With an fc model, click the light map to place a light.",
-    False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640. "
-           "Upload the subject under *Subject & background*.",
+REFERENCE = {True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640.",
+             False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640."}
+# What a generation needs besides the prompt, by tab (is img2img) and model kind.
+NEEDS = {
+    (True, "fc"): "Choose the light; click the preview to place one.",
+    (True, "fbc"): "fbc relights the picture to match a **Background**: choose it beside the model "
+                   "(*Upload* needs the Background image below).",
+    (False, "fc"): "Upload the subject under *Subject*.",
+    (False, "fbc"): "fbc: upload the subject under *Subject* and choose the **Background** beside the model "
+                    "(*Upload* needs the Background image below).",
 }
+PREVIEW_CAPTION = ("**Light map preview**: what the generation starts from, at the output's aspect, your picture "
+                   "faintly over it. Click it to place a light.")
+LIGHTS_PLACEHOLDER = "x,y,radius,#color,intensity per line, e.g. 0.25,0.5,0.5,#ffffff,1"
+
+
+def hint(is_img2img: bool, variant: str) -> str:
+    return f"{NEEDS[is_img2img, variant]} {REFERENCE[is_img2img]}"
+
+
+def preview_shown(shown: set[str], light: str) -> bool:
+    """The preview shows a light map: where one is chosen (not replaced by the normal map's four) and
+    made (Light None keeps the img2img picture)."""
+    return "light" in shown and light != "None"
 # A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size
 # and the img2img picture, for the preview.
 WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image")
@@ -60,9 +78,9 @@ def download_official_models() -> dict:
 
 
 def component(param: Param, elem_id: str, visible: bool):
-    """The gradio input for one parameter of the schema (help text stays in the schema and README:
-    the panel is kept short)."""
-    common = dict(label=param.label, elem_id=elem_id, visible=visible)
+    """The gradio input for one parameter of the schema. Its help is the hover title, as A1111 shows
+    help (the `tooltip` its gradio patch turns into the element's title), so the panel stays short."""
+    common = dict(label=param.label, elem_id=elem_id, visible=visible, tooltip=param.help or None)
     if param.kind == "choice":
         if len(param.choices) > 4:
             return gr.Dropdown(list(param.choices), value=param.default, **common)
@@ -74,8 +92,7 @@ def component(param: Param, elem_id: str, visible: bool):
     if param.kind == "color":
         return gr.ColorPicker(value=param.default, **common)
     if param.kind == "lights":
-        return gr.Textbox(value="", lines=2, max_lines=6, placeholder="x, y, radius, #color, intensity (one light per line)",
-                          **common)
+        return gr.Textbox(value="", lines=2, max_lines=6, placeholder=LIGHTS_PLACEHOLDER, **common)
     return gr.Checkbox(value=param.default, **common)
 
 
@@ -87,7 +104,8 @@ class Panel:
         self.tab = "img2img" if is_img2img else "txt2img"
         self.inputs: dict[str, gr.components.Component] = {}
         self.default_model = select_model(model_files(), "")
-        self.shown = shown_keys(defaults(), self.default_model.variant if self.default_model else "fc", is_img2img)
+        self.variant = self.default_model.variant if self.default_model else "fc"
+        self.shown = shown_keys(defaults(), self.variant, is_img2img)
 
     def add(self, key: str) -> gr.components.Component:
         self.inputs[key] = component(PARAMS_BY_KEY[key], f"iclight_{key}_{self.tab}", key in self.shown)
@@ -96,15 +114,13 @@ class Panel:
     def build(self) -> None:
         with InputAccordion(False, label="IC-Light", elem_id=f"iclight_{self.tab}") as enabled:
             self.inputs["enabled"] = enabled
-            gr.Markdown(HINTS[self.is_img2img])
+            self.hint = gr.Markdown(hint(self.is_img2img, self.variant), elem_id=f"iclight_hint_{self.tab}")
             self.build_model_and_light()
-            with gr.Accordion("Subject & background", open=False, elem_id=f"iclight_subject_{self.tab}"):
-                with gr.Row():
-                    self.add("remove_background")
-                    self.add("background_source")
-                with gr.Row():
-                    self.add("foreground")
-                    self.add("background")
+            # What fbc needs is in view, not folded: the background choice (beside the model) and its upload.
+            self.add("background")
+            with gr.Accordion("Subject", open=False, elem_id=f"iclight_subject_{self.tab}"):
+                self.add("remove_background")
+                self.add("foreground")
             with gr.Accordion("After sampling", open=False, elem_id=f"iclight_after_{self.tab}"):
                 with gr.Row():
                     for key in ("restore_detail", "reinforce_foreground", "normal_map", "extra_outputs"):
@@ -121,25 +137,29 @@ class Panel:
         labels = model_labels()
         with gr.Row():
             model = gr.Dropdown(labels, value=self.default_model.label if self.default_model else None, label="Model",
-                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True)
+                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, tooltip=PARAMS_BY_KEY["model"].help)
             self.inputs["model"] = model
             refresh = ToolButton(value="\U0001f504", elem_id=f"iclight_model_{self.tab}_refresh")
             refresh.click(fn=lambda: gr.update(choices=model_labels()), outputs=[model])
             if not labels:
                 download = gr.Button(f"Download {' + '.join(n for n in OFFICIAL_FILES if 'fcon' not in n)}")
                 download.click(fn=download_official_models, outputs=[model])
-            self.add("light")
-            self.add("hires_pass")
-        with gr.Row():
-            # No label badge: it would cover the image's top-left corner, where a click must place a light too.
-            self.preview = gr.Image(label="Light map (click to place a light)", show_label=False, type="numpy",
-                                    interactive=False, height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}",
-                                    visible="light" in self.shown)
-            with gr.Column(visible="lights" in self.shown) as self.lights_column:
-                self.add("lights")
-                with gr.Row():
-                    self.remove_last = gr.Button("Remove last", size="sm", elem_id=f"iclight_remove_light_{self.tab}")
-                    self.clear = gr.Button("Clear", size="sm", elem_id=f"iclight_clear_lights_{self.tab}")
+            for key in ("light", "hires_pass", "background_source"):
+                self.add(key)
+        # The preview's row never changes while it is shown: its caption column is always there and
+        # the lights list appears inside it, so a click does not move the preview under the pointer.
+        with gr.Row(visible=preview_shown(self.shown, defaults()["light"])) as self.preview_row:
+            # The label is the caption beside it: a label badge would cover the top-left corner, where
+            # a click must place a light too.
+            self.preview = gr.Image(label="Light map preview", show_label=False, type="numpy", interactive=False,
+                                    height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}")
+            with gr.Column():
+                gr.Markdown(PREVIEW_CAPTION, elem_id=f"iclight_preview_caption_{self.tab}")
+                with gr.Column(visible="lights" in self.shown) as self.lights_column:
+                    self.add("lights")
+                    with gr.Row():
+                        self.remove_last = gr.Button("Remove last", size="sm", elem_id=f"iclight_remove_light_{self.tab}")
+                        self.clear = gr.Button("Clear", size="sm", elem_id=f"iclight_clear_lights_{self.tab}")
         with gr.Row():
             for key in ("light_color", "shadow_color", "falloff"):
                 self.add(key)
@@ -151,7 +171,7 @@ class Panel:
         self.toggled = [p.key for p in PARAMS if p.key not in ("enabled", "model")]
         for key in ("model", "light", "normal_map", "restore_detail", "background_source", "output", "preserve_color"):
             self.inputs[key].change(fn=self.visibility, inputs=[self.inputs[k] for k in self.value_keys],
-                                    outputs=[self.inputs[k] for k in self.toggled] + [self.preview, self.lights_column],
+                                    outputs=[self.inputs[k] for k in self.toggled] + [self.preview_row, self.lights_column, self.hint],
                                     show_progress=False)
 
         # The output size and the img2img picture, where A1111 created them before this panel.
@@ -170,11 +190,14 @@ class Panel:
         self.clear.click(fn=lambda: "", outputs=[lights], show_progress=False)
 
     def visibility(self, *args) -> list[dict]:
-        """Show exactly the controls the schema says apply to these values, model kind and tab."""
-        values = dict(zip(self.value_keys, args))
-        shown = shown_keys(values_for_preview(values), variant_of(values["model"]), self.is_img2img)
+        """Show exactly the controls the schema says apply to these values, model kind and tab, and the
+        hint for that model kind."""
+        values = values_for_preview(dict(zip(self.value_keys, args)))
+        variant = variant_of(values["model"])
+        shown = shown_keys(values, variant, self.is_img2img)
         return [gr.update(visible=k in shown) for k in self.toggled] + [
-            gr.update(visible="light" in shown), gr.update(visible="lights" in shown)]
+            gr.update(visible=preview_shown(shown, values["light"])), gr.update(visible="lights" in shown),
+            gr.update(value=hint(self.is_img2img, variant))]
 
     def render_preview(self, *args):
         """The preview for the values of PREVIEW_KEYS, then the output size and the img2img picture when known."""

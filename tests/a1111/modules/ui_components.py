@@ -1,6 +1,11 @@
 """Mirrors modules/ui_components.py (v1.10.1): `ToolButton`, and `InputAccordion`, a hidden checkbox
-(the input) that opens and closes an accordion (the layout)."""
+(the input) that opens and closes an accordion (the layout).
+
+A1111 has applied its gradio patches (modules/gradio_extensons.py) before any script imports this
+module; importing the stand-in here applies them in the tests too."""
 import gradio as gr
+
+import modules.gradio_extensons  # noqa: F401
 
 
 class ToolButton(gr.Button):
