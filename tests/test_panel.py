@@ -123,6 +123,7 @@ def test_no_event_moves_the_preview(a1111):
     siblings = {c._id for c in row.children if c is not panel.preview}
     changed = {o for dep in blocks.dependencies for o in dep["outputs"]}
     assert not siblings & changed, "an event shows or hides something beside the preview"
+    assert not row.equal_height, "a longer lights list beside the preview stretches its row and shifts it"
     ((place, dep),) = event_fns(blocks, "select", panel.preview)
     assert panel.inputs["light"]._id in dep["outputs"]
     assert {"preview", "lights_column"} <= updates_by_key(panel, light="Placed"), "placing a light hides the preview"

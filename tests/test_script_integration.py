@@ -68,7 +68,7 @@ def test_pasted_infotext_enables_iclight_and_restores_the_model_label(a1111):
     from modules import processing
     from modules.infotext_utils import paste_values
 
-    script_module()  # registers the infotext_pasted callback
+    script_module()
     p = img2img([{"enabled": True, "light": "Bottom", "falloff": 2.0}], [pil(subject())], steps=2, denoising_strength=0.9)
     params = dict(processing.process_images(p).extra_generation_params)
     script, inputs = panels()["img2img"]

@@ -148,7 +148,8 @@ class Panel:
                 self.add(key)
         # The preview's row never changes while it is shown: its caption column is always there and
         # the lights list appears inside it, so a click does not move the preview under the pointer.
-        with gr.Row(visible=preview_shown(self.shown, defaults()["light"])) as self.preview_row:
+        # Not of equal height: a longer lights list must not stretch (and so shift) the preview.
+        with gr.Row(visible=preview_shown(self.shown, defaults()["light"]), equal_height=False) as self.preview_row:
             # The label is the caption beside it: a label badge would cover the top-left corner, where
             # a click must place a light too.
             self.preview = gr.Image(label="Light map preview", show_label=False, type="numpy", interactive=False,
