@@ -37,6 +37,8 @@ def preview_shown(shown: set[str], light: str) -> bool:
     """The preview shows a light map: where one is chosen (not replaced by the normal map's four) and
     made (Light None keeps the img2img picture)."""
     return "light" in shown and light != "None"
+
+
 # A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size
 # and the img2img picture, for the preview.
 WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image")
