@@ -10,36 +10,23 @@ anyway is refused by the same message.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from modules import shared
 
 ADETAILER_TITLE = "ADetailer"
-ICLIGHT_TITLE = "IC-Light"
-ICLIGHT_SCRIPT_NAME = "iclight"  # scripts/iclight.py, the name ADetailer's list matches
+SCRIPT_NAME = "iclight"  # the file name of scripts/iclight.py without extension: what ADetailer's list holds
 
 
 def face_pass_refusal(p: Any) -> str | None:
     """Why IC-Light must not run in this generation beside ADetailer; None when nothing stands against it."""
-    own = own_script_name(p)
     if getattr(p, "_ad_inner", False):  # the face pass itself: ADetailer marks its img2img so
-        return refusal(own)
-    adetailer = next((s for s in alwayson_scripts(p) if s.title() == ADETAILER_TITLE), None)
+        return refusal()
+    runner = getattr(p, "scripts", None)
+    adetailer = next((s for s in getattr(runner, "alwayson_scripts", None) or () if s.title() == ADETAILER_TITLE), None)
     if adetailer is None or not adetailer_enabled(p.script_args[adetailer.args_from:adetailer.args_to]):
         return None
-    return refusal(own) if face_pass_runs(own) else None
-
-
-def alwayson_scripts(p: Any) -> list[Any]:
-    return list(getattr(getattr(p, "scripts", None), "alwayson_scripts", None) or ())
-
-
-def own_script_name(p: Any) -> str:
-    """IC-Light's script file name without extension, as ADetailer compares it with its list."""
-    script = next((s for s in alwayson_scripts(p) if s.title() == ICLIGHT_TITLE), None)
-    filename = getattr(script, "filename", None)
-    return Path(filename).stem if filename else ICLIGHT_SCRIPT_NAME
+    return refusal() if face_pass_runs_iclight() else None
 
 
 def adetailer_enabled(args: Sequence[Any]) -> bool:
@@ -51,22 +38,23 @@ def adetailer_enabled(args: Sequence[Any]) -> bool:
                                for t in tabs)
 
 
-def face_pass_runs(name: str) -> bool:
-    """Whether ADetailer's face pass runs the script of this file name (its `script_filter`)."""
+def face_pass_runs_iclight() -> bool:
+    """Whether ADetailer's face pass runs IC-Light's script (its `script_filter`): listed by file name, or
+    every script when only the selected ones are not asked for."""
     options = shared.opts.data
     if not options.get("ad_only_selected_scripts", True):
         return True
-    return name in {n.strip() for n in str(options.get("ad_script_names", "")).split(",")}
+    return SCRIPT_NAME in {n.strip() for n in str(options.get("ad_script_names", "")).split(",")}
 
 
-def refusal(name: str) -> str:
-    reason = ("IC-Light relights whole pictures with the whole subject as condition; it cannot relight "
-              "ADetailer's face crops, and relighting the picture again would undo the relit face.")
+def refusal() -> str:
+    reason = ("IC-Light relights with the whole subject as condition: it can neither relight the face crop "
+              "ADetailer samples nor relight the face again inside the relit picture.")
     if not shared.opts.data.get("ad_only_selected_scripts", True):
-        return (f"ADetailer would run IC-Light again in its face pass: 'Apply only selected scripts to ADetailer' "
-                f"(ad_only_selected_scripts) is off, so it runs every script there. {reason} Turn "
-                f"ad_only_selected_scripts on, without '{name}' in 'Script names to apply to ADetailer' "
+        return (f"ADetailer would run IC-Light again in its face pass: Settings > ADetailer > 'Apply only selected "
+                f"scripts to ADetailer' (ad_only_selected_scripts) is off, so it runs every script there. {reason} "
+                f"Turn ad_only_selected_scripts on, without '{SCRIPT_NAME}' in 'Script names to apply to ADetailer' "
                 "(ad_script_names): ADetailer then details the relit faces without IC-Light.")
-    return (f"ADetailer would run IC-Light again in its face pass: '{name}' is in Settings > ADetailer > 'Script "
-            f"names to apply to ADetailer' (ad_script_names). {reason} Remove '{name}' from ad_script_names: "
-            "ADetailer then details the relit faces without IC-Light.")
+    return (f"ADetailer would run IC-Light again in its face pass: '{SCRIPT_NAME}' is in Settings > ADetailer > "
+            f"'Script names to apply to ADetailer' (ad_script_names). {reason} Remove '{SCRIPT_NAME}' from "
+            "ad_script_names: ADetailer then details the relit faces without IC-Light.")
