@@ -29,8 +29,9 @@ def with_adetailer(p, ad_args=AD_ARGS):
     return p
 
 
-def generation(n_iter=1, **values):
-    return txt2img([{"enabled": True, "foreground": subject(), **values}], n_iter=n_iter, steps=2, seed=SEED)
+def generation(n_iter=1, batch_size=1, **values):
+    return txt2img([{"enabled": True, "foreground": subject(), **values}], batch_size=batch_size, n_iter=n_iter, steps=2,
+                   seed=SEED)
 
 
 def adetailer_alone(image, seed):
@@ -105,21 +106,23 @@ def test_batch_count_three_with_adetailer_merges_nothing_on_a_warm_cache(a1111, 
     assert sd_unet.current_unet is None and parameter_fingerprint(a1111.unet) == before
 
 
-def test_extras_are_saved_once_each_with_their_own_infotext_beside_adetailer(a1111):
+@pytest.mark.parametrize("n_iter, batch_size", [(3, 1), (2, 2)])
+def test_extras_are_saved_once_each_with_their_own_infotext_beside_adetailer(a1111, n_iter, batch_size):
     from modules import images, processing
 
     images.saved.clear()
-    p = with_adetailer(generation(n_iter=3, keep_raw=True, extra_outputs=True))
+    p = with_adetailer(generation(n_iter=n_iter, batch_size=batch_size, keep_raw=True, extra_outputs=True))
     processed = processing.run_generation(p)
 
+    count = n_iter * batch_size
     raw = [(path, info) for path, info in images.saved if path.endswith("-iclight-raw.png")]
     inputs = [(path, info) for path, info in images.saved if path.endswith("-iclight-input.png")]
-    assert len(raw) == 3, f"{len(raw)} raw relights saved for 3 images"
+    assert len(raw) == count, f"{len(raw)} raw relights saved for {count} images"
     assert len(inputs) == 1, f"the subject was saved {len(inputs)} times"
     results = [info for path, info in images.saved if "-iclight-" not in path]
     assert [info for _, info in raw] == results, "a raw relight was saved without its own result's infotext"
     assert inputs[0][1] == results[0]
-    assert len(processed.images) == 3 + 3 + 1
+    assert len(processed.images) == count + count + 1
 
 
 def test_background_is_removed_once_per_generation_beside_adetailer(a1111, monkeypatch):

@@ -1,6 +1,6 @@
 """Beside Agent Scheduler (stand-in `agent_scheduler_tasks`): an IC-Light task queued from the UI (its arguments
 pickled) or from Agent Scheduler's API (the request stored as JSON) and run later makes the same image as the
-generation run at once: an uploaded foreground, placed lights, an fbc background."""
+generation run at once (its pixels and its latent): an uploaded foreground, placed lights, an fbc background."""
 import base64
 import io
 import json
@@ -37,9 +37,11 @@ CASES = {
 
 
 def image_of(make, script_args):
+    """The generation's first result and its latent (the tiny test model's pixels hide small differences)."""
     from modules import processing
 
-    return np.array(processing.run_generation(make(script_args)).images[0])
+    processed = processing.run_generation(make(script_args))
+    return np.concatenate([np.array(processed.images[0], np.float32).ravel(), processed.latents[0].numpy().ravel()])
 
 
 def panel_args(a1111, values, variant):
