@@ -30,8 +30,8 @@ def with_adetailer(p, ad_args=AD_ARGS):
 
 
 def generation(n_iter=1, batch_size=1, **values):
-    return txt2img([{"enabled": True, "foreground": subject(), **values}], batch_size=batch_size, n_iter=n_iter, steps=2,
-                   seed=SEED)
+    return txt2img([{"enabled": True, "foreground": subject(), **values}], batch_size=batch_size, n_iter=n_iter,
+                   steps=2, seed=SEED)
 
 
 def adetailer_alone(image, seed):
@@ -145,7 +145,8 @@ def test_background_is_removed_once_per_generation_beside_adetailer(a1111, monke
     ({"ad_script_names": SCRIPT_DEFAULT + ",iclight"}, "ad_script_names"),
     ({"ad_only_selected_scripts": False}, "ad_only_selected_scripts"),
 ])
-def test_iclight_run_again_in_adetailer_face_pass_is_refused_before_sampling(a1111, merges, monkeypatch, settings, named):
+def test_iclight_run_again_in_adetailer_face_pass_is_refused_before_sampling(a1111, merges, monkeypatch, settings,
+                                                                            named):
     from modules import processing, sd_unet, shared
 
     processing.run_generation(generation())
