@@ -49,9 +49,8 @@ class IcLightScript(scripts.Script):
             pp.image = after_sampling.finish_result(job, pp.image, p.iteration * p.batch_size + p.batch_index)
 
     def postprocess(self, p, processed, *args):
-        sampling.finish(p, HOST)
-        job = getattr(p, JOB_ATTR, None)
-        if job is not None:
+        if sampling.finish(p, HOST):
+            job = getattr(p, JOB_ATTR)
             save = lambda image, index, infotext, suffix: HOST.save_image(p, image, index, infotext, suffix)  # noqa: E731
             after_sampling.add_extras(job, processed, p.width, p.height, save)
 

@@ -37,6 +37,7 @@ def script_runner():
     from modules.scripts import ScriptRunner
 
     script = script_module().IcLightScript()
+    script.filename = str(ROOT / "scripts" / "iclight.py")  # as A1111's script loader sets it
     script.args_from, script.args_to = 0, len(PARAMS)
     return ScriptRunner([script])
 

@@ -63,6 +63,8 @@ class IcLightJob:
     hires_checkpoint: tuple[str, str | None] | None = None  # (title, family) of another hires checkpoint
     results: list[ResultRecord] = field(default_factory=list)
     image_format: str = "png"  # A1111's format for saved and returned images
+    owner: Callable[[], Any] | None = None  # weak reference to the `p` the job was made for
+    under_way: bool = True  # from `process` until the generation's `postprocess` or `p.close`
 
     @property
     def subjects(self) -> list[np.ndarray]:

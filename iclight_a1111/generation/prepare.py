@@ -7,6 +7,7 @@ effect. So the hooks never raise: a refusal found here is raised from `p.init` i
 from __future__ import annotations
 
 import random
+import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ from .infotext import infotext_entries, is_infotext_key
 from .job import JOB_ATTR, OVERRIDES_ATTR, Host, IcLightJob
 from .light_map import flatten, light_maps
 from .params import PARAMS_BY_KEY
-from .sampling import release, refuse_generation, take_over_sampling
+from .sampling import release, refuse_generation, repeated_on_copy, take_over_sampling
 from .values import coerce, values_from_args
 
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
@@ -29,7 +30,10 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
     Every generation starts with IC-Light off and nothing of it kept for a model not in use: a
     generation that ended without `postprocess` or `p.close` (an X/Y/Z cell that failed) left it on,
     and A1111 may have switched checkpoints since without telling anyone. Should that fail, no
-    generation runs on weights IC-Light could not restore."""
+    generation runs on weights IC-Light could not restore. On a copy of `p` made while its generation
+    runs (ADetailer's) the job stands as it is: no second background removal, no second takeover."""
+    if repeated_on_copy(p):
+        return
     release(p)
     drop_stale_infotext(p)
     try:
@@ -45,6 +49,7 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
     except Exception as e:
         refuse_generation(p, e)
         return
+    job.owner = weakref.ref(p)
     setattr(p, JOB_ATTR, job)
     take_over_sampling(p, host, job)
 
@@ -58,7 +63,7 @@ def drop_stale_infotext(p: Any) -> None:
 def prepare_batch(p: Any, args: Sequence[Any]) -> None:
     """The `before_process` hook (A1111 sets prompts and seeds up after it): a normal map needs its
     four relights in one batch, all with one seed. Problems are left for `start` to report."""
-    if not requested(args, p):
+    if repeated_on_copy(p) or not requested(args, p):
         return
     try:
         values = {**values_from_args(args), **getattr(p, OVERRIDES_ATTR, {})}

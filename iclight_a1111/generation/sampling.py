@@ -59,6 +59,7 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
 
     @functools.wraps(original_close)
     def close(*args: Any, **kwargs: Any) -> Any:
+        job.under_way = False
         host.deactivate()
         return original_close(*args, **kwargs)
 
@@ -66,10 +67,28 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     p.sample, p.close = sample, close
 
 
-def finish(p: Any, host: Host) -> None:
-    """The `postprocess` hook: the generation's sampling is over, IC-Light goes off."""
-    if getattr(p, JOB_ATTR, None) is not None:
-        host.deactivate()
+def finish(p: Any, host: Host) -> bool:
+    """The `postprocess` hook: IC-Light goes off, its merged copy kept. True at the generation's own end,
+    where the extras are due; False on a copy of `p`. ADetailer calls it on one before its face pass, a whole
+    img2img inside this generation: that pass so runs on the checkpoint's own UNet without A1111's
+    `apply_unet` switching IC-Light off and releasing its merged copy, and the next batch turns IC-Light on
+    again from that copy."""
+    job = getattr(p, JOB_ATTR, None)
+    if job is None:
+        return False
+    host.deactivate()
+    if job.owner is None or job.owner() is not p:
+        return False
+    job.under_way = False
+    return True
+
+
+def repeated_on_copy(p: Any) -> bool:
+    """Whether `p` is a copy of a generation's `p` made while that generation runs. ADetailer calls
+    `postprocess` on `copy(p)` before its face pass (at each batch's first image), and `before_process` and
+    `process` on `copy(p)` after it (at the batch's last), for scripts to step aside and set up again."""
+    job = getattr(p, JOB_ATTR, None)
+    return job is not None and job.under_way and job.owner is not None and job.owner() is not p
 
 
 def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:

@@ -18,6 +18,7 @@ from ..unet.concat_unet import IcLightUnet
 from ..unet.model_files import OFFICIAL_FILES, ModelFile, download_hint, inspect_model_file, select_model
 from ..unet.row_alignment import route_concat_latents
 from . import progress_bar
+from .adetailer import face_pass_refusal
 from .checkpoints import checkpoint_family, other_checkpoint
 from .merged_weights import MERGED_WEIGHTS, model_in_use, release_merged_weights
 from .model_folders import background_remover, download_official, file_hash, model_files, model_folders
@@ -58,7 +59,10 @@ class A1111Host:
 
     def check_generation(self, p: Any) -> None:
         """Refuse what would replace the UNet IC-Light runs on, and checkpoint switches that would hand
-        IC-Light's latents to a model of another latent space."""
+        IC-Light's latents to a model of another latent space, and ADetailer running IC-Light in its face pass."""
+        refused = face_pass_refusal(p)
+        if refused is not None:
+            raise IcLightError(refused)
         option = sd_unet.get_unet_option()
         if option is not None:
             raise IcLightError(

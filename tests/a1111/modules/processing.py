@@ -39,8 +39,8 @@
 
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder);
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way);
-colour corrections are recorded, not applied; the infotext is `Seed: <seed>, <extra generation
-params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
+colour corrections are recorded, not applied; the infotext is `Seed: <seed>, Prompt: <the image's prompt>,
+<extra generation params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
 `mask_blur` to 0 (A1111: 4) so that tests see the mask they draw.
 """
 from contextlib import closing
@@ -286,11 +286,12 @@ def process_images_inner(p):
         p.refiner_checkpoint_info = sd_models.get_closet_checkpoint_match(p.refiner_checkpoint)
         if p.refiner_checkpoint_info is None:
             raise Exception(f"Could not find checkpoint with name {p.refiner_checkpoint}")
+    # Seeds and prompts per image are set before `process` (lines 885-914): a script may replace them there.
+    p.all_seeds = list(p.seed) if isinstance(p.seed, list) else [p.seed + i for i in range(p.n_iter * p.batch_size)]
+    p.all_prompts = [p.prompt] * len(p.all_seeds)
     if p.scripts is not None:
         p.scripts.process(p)
     output_images, infotexts, latents = [], [], []
-    p.all_seeds = list(p.seed) if isinstance(p.seed, list) else [p.seed + i for i in range(p.n_iter * p.batch_size)]
-    p.all_prompts = [p.prompt] * len(p.all_seeds)
     with torch.no_grad():
         p.init()
         sd_unet.apply_unet()
@@ -299,10 +300,10 @@ def process_images_inner(p):
             if shared.state.interrupted or shared.state.stopping_generation:
                 break
             sd_models.reload_model_weights()  # the hires checkpoint or the refiner may have changed the model
-            if isinstance(p.seed, list):
-                seeds = p.seed[n * p.batch_size:(n + 1) * p.batch_size]
-            else:
-                seeds = [p.seed + n * p.batch_size + i for i in range(p.batch_size)]
+            seeds = p.all_seeds[n * p.batch_size:(n + 1) * p.batch_size]
+            p.prompts = p.all_prompts[n * p.batch_size:(n + 1) * p.batch_size]
+            if not p.prompts:
+                break
             p.scripts.before_process_batch(p, batch_number=n, seeds=seeds)
             p.scripts.process_batch(p, batch_number=n, seeds=seeds)
             c, uc = p.conds()
@@ -317,7 +318,7 @@ def process_images_inner(p):
     index_of_first_image = 0
     if shared.opts.return_grid and len(output_images) >= 2:
         output_images.insert(0, webui_images.image_grid(output_images, p.batch_size))
-        infotexts.insert(0, infotext(p, p.all_seeds[0]))
+        infotexts.insert(0, infotext(p, p.all_seeds[0], p.all_prompts[0]))
         index_of_first_image = 1
     processed = Processed(output_images, torch.cat(latents), infotexts, dict(p.extra_generation_params), index_of_first_image)
     p.scripts.postprocess(p, processed)
@@ -344,8 +345,8 @@ def blur_mask(mask, sigma):
     return Image.fromarray(values.clip(0, 255).astype(np.uint8))
 
 
-def infotext(p, seed):
-    return ", ".join([f"Seed: {seed}", *(f"{k}: {v}" for k, v in p.extra_generation_params.items())])
+def infotext(p, seed, prompt):
+    return ", ".join([f"Seed: {seed}", f"Prompt: {prompt}", *(f"{k}: {v}" for k, v in p.extra_generation_params.items())])
 
 
 def apply_overlay(image, overlay):
@@ -369,9 +370,9 @@ def add_result(p, image, i, output_images, infotexts):
     pp = scripts.PostprocessImageArgs(image)
     p.scripts.postprocess_image_after_composite(p, pp)
     image = pp.image
-    text = infotext(p, p.seeds[i])
+    text = infotext(p, p.seeds[i], p.prompts[i])
     if p.save_samples():
-        webui_images.save_image(image, p.outpath_samples, "", p.seeds[i], p.prompt, shared.opts.samples_format, info=text, p=p)
+        webui_images.save_image(image, p.outpath_samples, "", p.seeds[i], p.prompts[i], shared.opts.samples_format, info=text, p=p)
     infotexts.append(text)
     if shared.opts.enable_pnginfo:
         image.info["parameters"] = text

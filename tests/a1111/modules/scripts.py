@@ -18,6 +18,7 @@ reported_errors = []
 
 
 class Script:
+    filename = None  # the script file's path, set by A1111's loader (scripts.py line 594)
     args_from = None
     args_to = None
     alwayson = False
