@@ -62,6 +62,18 @@ def batch(n: int, size: int, seed: int = 0):
     return x, [[(i, 1.0)] for i in range(n)], cond, uncond
 
 
+def subject_sensitive_model(a1111, name: str = "iclight_sd15_fc_strong.safetensors") -> str:
+    """An fc file whose first conv weighs the concat latents strongly: with the fixture's small random
+    offsets, relighting one subject with another's latents changes a short run's latents by about
+    1e-4, too close to batching noise to tell a wrong row from a right one."""
+    from tiny_models import random_offsets, write_offsets
+
+    offsets = random_offsets(a1111.unet, 8, seed=31)
+    offsets["input_blocks.0.0.weight"][:, 4:] *= 1000
+    write_offsets(a1111.model_dir / name, offsets, "diffusers")
+    return name
+
+
 def script_runner(*others, iclight_first: bool = True):
     """A1111's ScriptRunner with the IC-Light script and `others` (stand-ins taking no script arguments)."""
     from modules.scripts import ScriptRunner
