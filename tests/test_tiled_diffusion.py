@@ -111,6 +111,8 @@ def test_tiled_txt2img_runs_its_hires_pass_whole_with_latents_at_the_hires_size(
     sizes = {tuple(c.shape[2:]) for c in calls}
     assert sizes == {(TILE, TILE), (24, 24)}, f"UNet calls at latent sizes {sizes}"
     assert latents.shape == (2, 4, 24, 24)
+    wrapper = a1111.sd_model.model
+    assert not wrapper._forward_pre_hooks and not wrapper._forward_hooks, "IC-Light's hooks outlived the generation"
 
 
 @pytest.mark.parametrize("iclight_first", [True, False], ids=["IC-Light script first", "Tiled Diffusion first"])
