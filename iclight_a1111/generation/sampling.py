@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from . import hires_pass
-from .other_extensions import refuse_unsupported
 from .job import JOB_ATTR, Host, IcLightJob
+from .other_extensions import refuse_unsupported
 
 TAKEN_OVER = ("init", "sample", "close")
 
