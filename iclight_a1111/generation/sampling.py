@@ -12,6 +12,7 @@ import torch
 
 from . import hires_pass
 from .job import JOB_ATTR, Host, IcLightJob
+from .other_extensions import refuse_unsupported
 
 TAKEN_OVER = ("init", "sample", "close")
 
@@ -45,8 +46,15 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     model A1111 loaded back. IC-Light goes off at the end of the generation (`finish`, from
     `postprocess`, which also runs after an interrupt), when sampling raises, and when `p` is closed
     (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
+    `p.init`, which runs after every script's `process` hook, first refuses other extensions' settings
+    IC-Light cannot run with.
     """
-    original_sample, original_close = p.sample, p.close
+    original_init, original_sample, original_close = p.init, p.sample, p.close
+
+    @functools.wraps(original_init)
+    def init(*args: Any, **kwargs: Any) -> Any:
+        refuse_unsupported(p)
+        return original_init(*args, **kwargs)
 
     @functools.wraps(original_sample)
     def sample(*args: Any, **kwargs: Any) -> Any:
@@ -63,8 +71,8 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
         host.deactivate()
         return original_close(*args, **kwargs)
 
-    sample.iclight_takeover = close.iclight_takeover = True
-    p.sample, p.close = sample, close
+    init.iclight_takeover = sample.iclight_takeover = close.iclight_takeover = True
+    p.init, p.sample, p.close = init, sample, close
 
 
 def finish(p: Any, host: Host) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from .device_moves import DeviceMoves
 from ..errors import IcLightError
@@ -58,9 +59,11 @@ class IcLightUnet(torch.nn.Module):
         self.placement = placement
         self.cache = cache
         self.backup: UnetBackup | None = None
-        self.hook: torch.utils.hooks.RemovableHandle | None = None
+        self.hook: RemovableHandle | None = None
         self.concat_channels: int | None = None
         self.concat: torch.Tensor | None = None
+        # Hooks on the modules whose calls hand it their concat rows (row_alignment), removed on deactivate.
+        self.feeders: dict[torch.nn.Module, tuple[RemovableHandle, RemovableHandle]] = {}
         self.moves = DeviceMoves()
 
     def activate(self) -> None:
@@ -90,7 +93,11 @@ class IcLightUnet(torch.nn.Module):
         self.hook = unet.get_submodule(FIRST_CONV_MODULE).register_forward_pre_hook(self.append_concat)
 
     def deactivate(self) -> None:
-        """Unhook the first conv and give the checkpoint UNet back its own parameter objects."""
+        """Unhook the first conv and the feeders, and give the checkpoint UNet back its own parameter objects."""
+        for handles in self.feeders.values():
+            for handle in handles:
+                handle.remove()
+        self.feeders.clear()
         if self.hook is not None:
             self.hook.remove()
             self.hook = None

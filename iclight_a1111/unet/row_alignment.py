@@ -38,7 +38,8 @@ def route_concat_latents(denoiser: torch.nn.Module, unet: IcLightUnet, latents: 
     forward = inner_model.forward
     if getattr(forward, ROUTED_UNET, None) is not unet:
         plain = forward.__wrapped__ if hasattr(forward, ROUTED_UNET) else forward
-        inner_model.forward = _with_concat_rows(plain, unet)
+        inner_model.forward = _with_rows_of_x(plain, unet)
+    _feed_from_c_concat(inner_model.inner_model.model, unet)
 
 
 def _with_image_cond(forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,22 +55,50 @@ def _with_image_cond(forward: Callable[..., Any]) -> Callable[..., Any]:
     return forward_with_latents
 
 
-def _with_concat_rows(forward: Callable[..., Any], unet: IcLightUnet) -> Callable[..., Any]:
+def _with_rows_of_x(forward: Callable[..., Any], unet: IcLightUnet) -> Callable[..., Any]:
     @functools.wraps(forward)
-    def forward_with_concat(x: torch.Tensor, *args: Any, cond: dict, **kwargs: Any) -> Any:
-        # When uncond rows are skipped in a single call, x loses its last rows but c_concat does not:
-        # its first rows are still x's.
+    def forward_with_rows_of_x(x: torch.Tensor, *args: Any, cond: dict, **kwargs: Any) -> Any:
         if unet.backup is None:
             raise IcLightError(
                 "IC-Light was switched off during this generation (was the checkpoint reloaded by a refiner, a "
                 "hires. fix checkpoint or another extension?): nothing is generated without relighting."
             )
-        rows = cond["c_concat"][0][: x.shape[0]]
-        with unet.concat_latents(rows):
-            return forward(x, *args, cond=cond, **kwargs)
+        # When uncond rows are skipped in a single call, x loses its last rows but c_concat does not: its
+        # first rows are still x's. Cut here, before anything below cuts x and c_concat into tiles.
+        c_concat = cond.get("c_concat")
+        if c_concat and c_concat[0].shape[0] > x.shape[0]:
+            cond = {**cond, "c_concat": [c_concat[0][: x.shape[0]]]}
+        return forward(x, *args, cond=cond, **kwargs)
 
-    setattr(forward_with_concat, ROUTED_UNET, unet)
-    return forward_with_concat
+    setattr(forward_with_rows_of_x, ROUTED_UNET, unet)
+    return forward_with_rows_of_x
+
+
+def _feed_from_c_concat(wrapper: torch.nn.Module, unet: IcLightUnet) -> None:
+    """Each call of `wrapper` (ldm's DiffusionWrapper) runs the UNet with its own `c_concat` rows appended;
+    the hooks go when the IC-Light UNet is deactivated."""
+    if wrapper in unet.feeders:
+        return
+    open_blocks: list[Any] = []
+
+    def take_rows(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        x = args[0] if args else kwargs["x"]
+        c_concat = kwargs.get("c_concat")
+        # More rows than x only where a caller reuses a larger block of rows for a smaller call (Tiled
+        # Diffusion's regions with batch_cond_uncond off): their first rows belong to x, as above.
+        rows = c_concat[0][: x.shape[0]] if c_concat else None
+        block = unet.concat_latents(rows)
+        block.__enter__()
+        open_blocks.append(block)
+
+    def restore(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if open_blocks:
+            open_blocks.pop().__exit__(None, None, None)
+
+    unet.feeders[wrapper] = (
+        wrapper.register_forward_pre_hook(take_rows, with_kwargs=True),
+        wrapper.register_forward_hook(restore, with_kwargs=True, always_call=True),
+    )
 
 
 def batch_latents(latents: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """Mirrors modules/script_callbacks.py (v1.10.1) lines 253-259, 362-367 and 456-610 for the callbacks the
 extension registers: `on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`,
-`on_infotext_pasted`, `on_app_started`, `on_after_component`. As in A1111, the dispatchers of
-`app_started` and `after_component` report a callback's exception and go on (`report_exception`)."""
+`on_infotext_pasted`, `on_app_started`, `on_after_component`; and those other extensions use during
+sampling: `on_cfg_denoiser` / `on_cfg_denoised` with their parameter objects (lines 45-83, 330-343,
+523-537) and `remove_callbacks_for_function` (447-453). As in A1111, the dispatchers of `app_started`,
+`after_component`, `cfg_denoiser` and `cfg_denoised` report a callback's exception and go on
+(`report_exception`)."""
 import traceback
 
 reported_errors = []
@@ -12,6 +15,8 @@ callbacks_before_ui = []
 callbacks_ui_settings = []
 callbacks_model_loaded = []
 callbacks_infotext_pasted = []
+callbacks_cfg_denoiser = []
+callbacks_cfg_denoised = []
 
 
 def on_list_unets(callback):
@@ -95,3 +100,46 @@ def after_component_callback(component, **kwargs):
             callback(component, **kwargs)
         except Exception:
             report_exception(callback, "after_component_callback")
+
+
+class CFGDenoiserParams:
+    def __init__(self, x, image_cond, sigma, sampling_step, total_sampling_steps, text_cond, text_uncond, denoiser=None):
+        self.x, self.image_cond, self.sigma = x, image_cond, sigma
+        self.sampling_step, self.total_sampling_steps = sampling_step, total_sampling_steps
+        self.text_cond, self.text_uncond, self.denoiser = text_cond, text_uncond, denoiser
+
+
+class CFGDenoisedParams:
+    def __init__(self, x, sampling_step, total_sampling_steps, inner_model):
+        self.x, self.sampling_step, self.total_sampling_steps, self.inner_model = x, sampling_step, total_sampling_steps, inner_model
+
+
+def on_cfg_denoiser(callback):
+    """`callback(params: CFGDenoiserParams)` before the UNet calls of a CFGDenoiser step; may change the rows."""
+    callbacks_cfg_denoiser.append(callback)
+
+
+def on_cfg_denoised(callback):
+    """`callback(params: CFGDenoisedParams)` after the UNet calls of a CFGDenoiser step."""
+    callbacks_cfg_denoised.append(callback)
+
+
+def cfg_denoiser_callback(params):
+    for callback in list(callbacks_cfg_denoiser):
+        try:
+            callback(params)
+        except Exception:
+            report_exception(callback, "cfg_denoiser_callback")
+
+
+def cfg_denoised_callback(params):
+    for callback in list(callbacks_cfg_denoised):
+        try:
+            callback(params)
+        except Exception:
+            report_exception(callback, "cfg_denoised_callback")
+
+
+def remove_callbacks_for_function(callback_func):
+    for callbacks in (callbacks_cfg_denoiser, callbacks_cfg_denoised):
+        callbacks[:] = [c for c in callbacks if c != callback_func]

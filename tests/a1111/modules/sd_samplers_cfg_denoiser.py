@@ -12,15 +12,19 @@ Also the start of `CFGDenoiser.forward` (an interrupt raises `InterruptedExcepti
 latent kept for an interrupted sampler (A1111 keeps the prediction of the cond rows; here the
 combined result).
 
-Left out, unused by SD 1.x IC-Light: edit (InstructPix2Pix) models, mask blending, the
-cfg_denoiser/denoised callbacks, previews, prompt padding (off by default).
+The `cfg_denoiser` callback (lines 211-217) may replace or reorder the rows of `x_in`, `image_cond_in`,
+`sigma_in` and the text conds before the UNet calls; the `cfg_denoised` callback (278-279) sees `x_out`.
+
+Left out, unused by SD 1.x IC-Light: edit (InstructPix2Pix) models, mask blending, previews, prompt
+padding (off by default).
 One departure: `cond` arrives already reconstructed as `(conds_list, tensor)`, what A1111 gets from
-`prompt_parser.reconstruct_multicond_batch(cond, self.step)`.
+`prompt_parser.reconstruct_multicond_batch(cond, self.step)`; the tensor is copied per step, as that
+call makes a new one each step.
 """
 import torch
 from k_diffusion.external import CompVisDenoiser
 
-from modules import sd_samplers_common, shared
+from modules import script_callbacks, sd_samplers_common, shared
 
 
 class CFGDenoiser(torch.nn.Module):
@@ -69,6 +73,11 @@ class CFGDenoiser(torch.nn.Module):
         sigma_in = per_row(sigma, sigma)
         image_cond_in = per_row(image_cond, image_cond)
 
+        params = script_callbacks.CFGDenoiserParams(x_in, image_cond_in, sigma_in, self.step, self.total_steps,
+                                                    tensor.clone(), uncond, self)
+        script_callbacks.cfg_denoiser_callback(params)
+        x_in, image_cond_in, sigma_in, tensor, uncond = params.x, params.image_cond, params.sigma, params.text_cond, params.text_uncond
+
         skip_uncond = False
         if opts.skip_early_cond != 0.0 and self.step / self.total_steps <= opts.skip_early_cond:
             skip_uncond = True
@@ -103,6 +112,7 @@ class CFGDenoiser(torch.nn.Module):
             fake_uncond = torch.cat([x_out[i:i + 1] for i in denoised_image_indexes])
             x_out = torch.cat([x_out, fake_uncond])
 
+        script_callbacks.cfg_denoised_callback(script_callbacks.CFGDenoisedParams(x_out, self.step, self.total_steps, self.inner_model))
         denoised = self.combine_denoised(x_out, conds_list, uncond, 1.0 if skip_uncond else cond_scale)
         self.step += 1
         self.sampler.last_latent = denoised
