@@ -16,6 +16,7 @@ from .other_extensions import refuse_unsupported
 
 TAKEN_OVER = ("init", "sample", "close")
 
+
 def release(p: Any) -> None:
     """Undo a previous generation's takeover: A1111's img2img Batch tab runs every file on the same `p`."""
     for name in TAKEN_OVER:
