@@ -41,6 +41,9 @@ class IcLightScript(scripts.Script):
     def process(self, p, *args):
         prepare.start(p, args, HOST)
 
+    def process_batch(self, p, *args, **kwargs):
+        sampling.drop_replaced_masked_content(p)
+
     def process_before_every_sampling(self, p, *args, **kwargs):
         sampling.before_sampling(p, kwargs["x"], HOST)
 

@@ -94,6 +94,8 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if getattr(p, "enable_hr", False):
         on = hires_pass.uses_iclight(values["hires_pass"], hires_checkpoint)
         values["hires_pass"] = "On" if on else "Off"  # as run: what a pasted infotext restores
+    else:
+        values["hires_pass"] = PARAMS_BY_KEY["hires_pass"].default  # no hires pass: nothing of it to record
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None

@@ -106,6 +106,19 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         fail_sampling(p.sampler, e)
 
 
+def drop_replaced_masked_content(p: Any) -> None:
+    """The `process_batch` hook (after `p.init` wrote "Masked content", before A1111 writes params.txt
+    and the infotexts): where the light map replaces the start of every inpainted latent (see
+    `before_sampling`), A1111's masked content was not used, and the infotext does not claim it was.
+    A soft mask's feathered band does start from A1111's latent: there the entry stays."""
+    job = getattr(p, JOB_ATTR, None)
+    nmask = getattr(p, "nmask", None)
+    if job is None or not job.light_maps or nmask is None:
+        return
+    if not ((nmask > 0) & (nmask < 1)).any():
+        p.extra_generation_params.pop("Masked content", None)
+
+
 def switch_off_for_hires(job: IcLightJob, host: Host) -> None:
     """IC-Light off before the hires pass; its merged weights released when A1111 then loads another checkpoint."""
     host.deactivate()

@@ -27,6 +27,10 @@
   encoded with `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image
   repeated over the batch or one per image; the mask at latent size becomes `p.mask` (keep) /
   `p.nmask` (inpaint), rounded to 0/1 unless `p.mask_round` is False (soft inpainting).
+  "Masked content" (`p.inpainting_fill`, lines 1694-1756): 0 *fill* fills the fitted picture under the
+  mask before encoding and writes `Masked content: fill` (once per init image); 1 *original* writes
+  nothing; 2 *latent noise* puts seeded noise into the latent by `nmask` and 3 *latent nothing* zeroes
+  it there, writing `latent noise` / `latent nothing` after the encoding.
   `sample`: noise, `process_before_every_sampling(x=p.init_latent)`, then
   `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook; with a mask the
   result is blended `samples * nmask + init_latent * mask`.
@@ -39,9 +43,11 @@
 
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder);
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way);
-colour corrections are recorded, not applied; the infotext is `Seed: <seed>, <extra generation
+colour corrections are recorded, not applied; *fill* blends the mean colour of the kept pixels in by
+the mask (A1111's `masking.fill` spreads blurred colours from around the mask); the infotext is `Seed: <seed>, <extra generation
 params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
-`mask_blur` to 0 (A1111: 4) so that tests see the mask they draw.
+`mask_blur` to 0 (A1111: 4) so that tests see the mask they draw, `inpainting_fill` to 1 (*original*,
+the UI's default; the dataclass's is 0).
 """
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -58,6 +64,8 @@ from modules import scripts, sd_models, sd_samplers, sd_unet, shared
 # Where results are saved (A1111: opts.outdir_txt2img_samples...): the `a1111` fixture points it into
 # the test's temporary directory, so that no test writes into the working tree.
 default_outpath_samples = None
+# The text of params.txt: lines 970-975 write it in the first batch after `process_batch`, before `p.sample`.
+params_txt = None
 
 
 @dataclass
@@ -197,6 +205,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     resize_mode: int = 0
     mask_round: bool = True
     mask_blur: int = 0
+    inpainting_fill: int = 1
 
     def __post_init__(self):
         self.image_mask = self.mask
@@ -224,6 +233,10 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
                 masked = Image.new("RGBa", image.size)
                 masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(self.mask_for_overlay.convert("L")))
                 self.overlay_images.append(masked.convert("RGBA"))
+            if image_mask is not None and self.inpainting_fill != 1:
+                image = masked_fill(image, image_mask)
+                if self.inpainting_fill == 0:
+                    self.extra_generation_params["Masked content"] = "fill"
             if self.color_corrections is not None:
                 self.color_corrections.append(np.array(image))
             imgs.append(np.array(image).astype(np.float32) / 255.0)
@@ -249,6 +262,13 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
                 latmask = np.around(latmask)
             latmask = torch.from_numpy(np.tile(latmask[None], (self.init_latent.shape[1], 1, 1)))
             self.mask, self.nmask = 1.0 - latmask, latmask
+            if self.inpainting_fill == 2:
+                noise = image_noise(self.init_latent.shape[1:], self.seed if isinstance(self.seed, list) else [self.seed])
+                self.init_latent = self.init_latent * self.mask + noise[:self.init_latent.shape[0]] * self.nmask
+                self.extra_generation_params["Masked content"] = "latent noise"
+            elif self.inpainting_fill == 3:
+                self.init_latent = self.init_latent * self.mask
+                self.extra_generation_params["Masked content"] = "latent nothing"
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         x = image_noise(self.init_latent.shape[1:], seeds)
@@ -305,6 +325,9 @@ def process_images_inner(p):
                 seeds = [p.seed + n * p.batch_size + i for i in range(p.batch_size)]
             p.scripts.before_process_batch(p, batch_number=n, seeds=seeds)
             p.scripts.process_batch(p, batch_number=n, seeds=seeds)
+            if n == 0:
+                global params_txt
+                params_txt = infotext(p, seeds[0])
             c, uc = p.conds()
             samples = p.sample(conditioning=c, unconditional_conditioning=uc, seeds=seeds)
             decoded = ((p.sd_model.decode_first_stage(samples) + 1) / 2).clamp(0, 1)
@@ -342,6 +365,15 @@ def blur_mask(mask, sigma):
         values = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
         values = np.round(values)
     return Image.fromarray(values.clip(0, 255).astype(np.uint8))
+
+
+def masked_fill(image, mask):
+    """*fill*'s stand-in: the kept pixels' mean colour blended in by the mask (L, 0..255)."""
+    pixels = np.array(image.convert("RGB")).astype(np.float32)
+    weight = np.array(mask.convert("L")).astype(np.float32)[..., None] / 255
+    kept = (1 - weight).sum()
+    mean = (pixels * (1 - weight)).sum(axis=(0, 1)) / kept if kept > 0 else pixels.mean(axis=(0, 1))
+    return Image.fromarray((pixels * (1 - weight) + mean * weight).round().astype(np.uint8))
 
 
 def infotext(p, seed):
