@@ -70,6 +70,12 @@ def on_infotext_pasted(infotext: str, params: dict) -> None:
         params[model_key] = model_label_for(params[model_key])
 
 
+def flatten_transparent_results(params) -> None:
+    """The `image_grid` callback (a batch's grid, X/Y/Z's): a new list, since `params.imgs` is A1111's
+    own list of results, which must keep their alpha."""
+    params.imgs = after_sampling.flattened_for_grid(params.imgs)
+
+
 def add_xyz_axes() -> None:
     """Append IC-Light axes to the X/Y/Z plot script, once all scripts are loaded."""
     xyz = next((d.module for d in scripts.scripts_data if d.script_class.__module__ in ("xyz_grid.py", "scripts.xyz_grid")), None)
@@ -82,3 +88,4 @@ def add_xyz_axes() -> None:
 script_callbacks.on_before_ui(add_xyz_axes)
 script_callbacks.on_after_component(remember_component)
 script_callbacks.on_infotext_pasted(on_infotext_pasted)
+script_callbacks.on_image_grid(flatten_transparent_results)

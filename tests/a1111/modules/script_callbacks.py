@@ -1,6 +1,7 @@
 """Mirrors modules/script_callbacks.py (v1.10.1) lines 253-259, 362-367 and 456-610 for the callbacks the
 extension registers: `on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`,
-`on_infotext_pasted`, `on_app_started`, `on_after_component`. As in A1111, the dispatchers of
+`on_infotext_pasted`, `on_app_started`, `on_after_component`, `on_image_grid` (lines 104-108, 370-375,
+564-569: `ImageGridLoopParams(imgs, cols, rows)`, whose fields a callback may replace). As in A1111, the dispatchers of
 `app_started` and `after_component` report a callback's exception and go on (`report_exception`)."""
 import traceback
 
@@ -12,6 +13,27 @@ callbacks_before_ui = []
 callbacks_ui_settings = []
 callbacks_model_loaded = []
 callbacks_infotext_pasted = []
+callbacks_image_grid = []
+
+
+class ImageGridLoopParams:
+    def __init__(self, imgs, cols, rows):
+        self.imgs = imgs
+        self.cols = cols
+        self.rows = rows
+
+
+def on_image_grid(callback):
+    """`callback(params)` runs before each image grid is drawn and may change `params`."""
+    callbacks_image_grid.append(callback)
+
+
+def image_grid_callback(params):
+    for callback in callbacks_image_grid:
+        try:
+            callback(params)
+        except Exception:
+            report_exception(callback, "image_grid")
 
 
 def on_list_unets(callback):
