@@ -64,7 +64,15 @@ def prepare_batch(p: Any, args: Sequence[Any]) -> None:
         values = {**values_from_args(args), **getattr(p, OVERRIDES_ATTR, {})}
     except IcLightError:
         return
-    if values["enabled"] and values["normal_map"] and isinstance(p.seed, int):
+    if not (values["enabled"] and values["normal_map"]):
+        return
+    pictures = getattr(p, "init_images", None)
+    if pictures and len(pictures) > 1 and all(i is pictures[0] for i in pictures):
+        # The Batch tab gives each file as `[image] * batch size`, the batch size it had before this
+        # hook: one picture, which A1111 then repeats over the batch of four (more than four would be
+        # refused, fewer would cut the batch back).
+        p.init_images = pictures[:1]
+    if isinstance(p.seed, int):
         seed = p.seed if p.seed != -1 else random.randrange(4294967294)
         p.batch_size = len(NORMAL_LIGHTS)
         p.seed = [seed + n for n in range(p.n_iter) for _ in NORMAL_LIGHTS]

@@ -49,6 +49,7 @@ params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests inde
 `mask_blur` to 0 (A1111: 4) so that tests see the mask they draw, `inpainting_fill` to 1 (*original*,
 the UI's default; the dataclass's is 0).
 """
+import random
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,6 +294,12 @@ def process_images(p):
         if p.override_settings_restore_afterwards:
             for k, v in stored.items():
                 setattr(shared.opts, k, v)
+
+
+def fix_seed(p):
+    """Lines 797-801 (`get_fixed_seed`): a seed of -1 (or none) drawn once, so that every run uses it."""
+    if p.seed is None or p.seed == "" or p.seed == -1:
+        p.seed = int(random.randrange(4294967294))
 
 
 def run_generation(p):
