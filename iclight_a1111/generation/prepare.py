@@ -10,6 +10,7 @@ import random
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..errors import IcLightError
 from ..images.composite import flatten_on
@@ -32,6 +33,7 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
     generation runs on weights IC-Light could not restore."""
     release(p)
     drop_stale_infotext(p)
+    flatten_given_first_pass(p, host.picture_background())
     try:
         host.deactivate()
         host.forget_other_models()
@@ -47,6 +49,14 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
         return
     setattr(p, JOB_ATTR, job)
     take_over_sampling(p, host, job)
+
+
+def flatten_given_first_pass(p: Any, colour: str) -> None:
+    """txt2img's *Upscale* button on a transparent result: A1111 takes the image's array as it is, and
+    four channels cannot be encoded. Flattened on `colour` as A1111 flattens img2img pictures."""
+    image = getattr(p, "firstpass_image", None)
+    if isinstance(image, Image.Image) and image.mode != "RGB":
+        p.firstpass_image = Image.fromarray(flatten_on(np.array(image.convert("RGBA")), colour))
 
 
 def drop_stale_infotext(p: Any) -> None:

@@ -51,7 +51,8 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     @functools.wraps(original_sample)
     def sample(*args: Any, **kwargs: Any) -> Any:
         try:
-            host.activate(job.model)
+            if not given_first_pass(p):
+                host.activate(job.model)
             return original_sample(*args, **kwargs)
         except BaseException:
             host.deactivate()
@@ -64,6 +65,12 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
 
     sample.iclight_takeover = close.iclight_takeover = True
     p.sample, p.close = sample, close
+
+
+def given_first_pass(p: Any) -> bool:
+    """txt2img's *Upscale* button: the chosen result is the first pass (v1.10.1 processing.py ~1310):
+    nothing is sampled before the hires pass, whose hook switches IC-Light on when that pass uses it."""
+    return getattr(p, "firstpass_image", None) is not None and getattr(p, "enable_hr", False)
 
 
 def finish(p: Any, host: Host) -> None:

@@ -10,7 +10,9 @@
   `postprocess_batch`; at the end `scripts.postprocess(p, processed)` (not reached when sampling raises).
 - txt2img `init` (lines 1252-1305): the hires checkpoint looked up ("Hires checkpoint" in the
   infotext), the latent scale mode of the upscaler (None for a pixel upscaler).
-- txt2img `sample` (lines 1307-1362): sampler created, noise, `process_before_every_sampling`,
+- txt2img `sample` (lines 1307-1362): sampler created; with `p.firstpass_image` (the *Upscale*
+  button, lines 1310-1330) and hires. fix no first pass and no first-pass hook: the image's array
+  (four channels for RGBA) as the decoded first pass (pixel upscalers) or encoded (Latent); else noise, `process_before_every_sampling`,
   `sampler.sample`; with hires. fix the first pass decoded (pixel upscalers), then
   `sd_models.reload_model_weights(info=hr_checkpoint_info)` under `SkipWritingToConfig`, then
   `sample_hr_pass` (lines 1364-1464): nothing more when interrupted, new sampler on the model now
@@ -143,6 +145,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     hr_upscaler: str = None
     hr_checkpoint_info: Any = None
     latent_scale_mode: dict = None
+    firstpass_image: Any = None
+    txt2img_upscale: bool = False
 
     def init(self):
         if not self.enable_hr:
@@ -159,17 +163,29 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
-        x = image_noise((4, self.height // 8, self.width // 8), seeds)
-        self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
-        samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
-        if not self.enable_hr:
-            return samples
-        decoded_samples = None
-        if self.latent_scale_mode is None:
-            decoded_samples = self.sd_model.decode_first_stage(samples)
+        if self.firstpass_image is not None and self.enable_hr:
+            samples, decoded_samples = self.given_first_pass()
+        else:
+            x = image_noise((4, self.height // 8, self.width // 8), seeds)
+            self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
+            samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
+            if not self.enable_hr:
+                return samples
+            decoded_samples = None
+            if self.latent_scale_mode is None:
+                decoded_samples = self.sd_model.decode_first_stage(samples)
         with sd_models.SkipWritingToConfig():
             sd_models.reload_model_weights(info=self.hr_checkpoint_info)
         return self.sample_hr_pass(samples, decoded_samples, conditioning, unconditional_conditioning, seeds)
+
+    def given_first_pass(self):
+        """Lines 1310-1330, txt2img's *Upscale* button: no first pass, no hook; the image's array as it is
+        (RGBA keeps its four channels), as decoded samples for a pixel upscaler, else encoded."""
+        image = np.moveaxis(np.array(self.firstpass_image).astype(np.float32) / 255.0, 2, 0)
+        if self.latent_scale_mode is None:
+            return None, torch.from_numpy(image[None] * 2.0 - 1.0)
+        model = self.sd_model
+        return model.get_first_stage_encoding(model.encode_first_stage(torch.from_numpy(image[None]) * 2 - 1)), None
 
     def sample_hr_pass(self, samples, decoded_samples, conditioning, unconditional_conditioning, seeds):
         if shared.state.interrupted:
