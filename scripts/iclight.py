@@ -2,7 +2,7 @@
 Only A1111 glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`."""
 from modules import script_callbacks, scripts
 
-from iclight_a1111.generation import after_sampling, prepare, sampling
+from iclight_a1111.generation import after_sampling, inpaint_overlay, prepare, sampling
 from iclight_a1111.generation.infotext import pasted_defaults
 from iclight_a1111.generation.job import JOB_ATTR
 from iclight_a1111.generation.params import PARAMS, PARAMS_BY_KEY
@@ -46,6 +46,10 @@ class IcLightScript(scripts.Script):
 
     def process_before_every_sampling(self, p, *args, **kwargs):
         sampling.before_sampling(p, kwargs["x"], HOST)
+
+    def postprocess_maskoverlay(self, p, ppmo, *args):
+        if getattr(p, JOB_ATTR, None) is not None:
+            inpaint_overlay.keep_core_relit(getattr(p, "nmask", None), ppmo)
 
     def postprocess_image_after_composite(self, p, pp, *args):
         job = getattr(p, JOB_ATTR, None)

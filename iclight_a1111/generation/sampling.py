@@ -53,7 +53,12 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
         try:
             if not given_first_pass(p):
                 host.activate(job.model)
-            return original_sample(*args, **kwargs)
+            samples = original_sample(*args, **kwargs)
+            if job.picture_latent is not None:
+                # After sampling `p.init_latent` is the picture's again: soft inpainting's `post_sample`
+                # compares the samples with it to paste the picture back where they barely differ.
+                p.init_latent = job.picture_latent
+            return samples
         except BaseException:
             host.deactivate()
             raise

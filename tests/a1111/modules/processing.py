@@ -35,9 +35,11 @@
   it there, writing `latent noise` / `latent nothing` after the encoding.
   `sample`: noise, `process_before_every_sampling(x=p.init_latent)`, then
   `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook; with a mask the
-  result is blended `samples * nmask + init_latent * mask`.
-- Per result (lines 1038-1106): `p.batch_index`, `postprocess_image`, the overlay (`apply_overlay`,
-  `opts.overlay_inpaint`), `postprocess_image_after_composite`, saved with its infotext when
+  result is blended `samples * nmask + init_latent * mask`, which `on_mask_blend` may replace
+  (lines 1777-1783).
+- After `p.sample` (lines 990-993): `post_sample` may replace the samples.
+- Per result (lines 1038-1106): `p.batch_index`, `postprocess_image`, `postprocess_maskoverlay` (may
+  replace the overlay and its mask), the overlay (`apply_overlay`, `opts.overlay_inpaint`), `postprocess_image_after_composite`, saved with its infotext when
   `save_samples()`, then with a mask and `opts.return_mask` / `opts.return_mask_composite` the
   greyscale mask and the masked composite appended after it (without an infotext). Then the grid
   first when `opts.return_grid` and more than one image, `index_of_first_image` 1 (lines 1113-1124).
@@ -293,7 +295,9 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         samples = self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
                                               image_conditioning=self.image_conditioning)
         if self.mask is not None:
-            samples = samples * self.nmask + self.init_latent * self.mask
+            mba = scripts.MaskBlendArgs(samples, self.nmask, self.init_latent, self.mask, samples * self.nmask + self.init_latent * self.mask)
+            self.scripts.on_mask_blend(self, mba)
+            samples = mba.blended_latent
         return samples
 
 
@@ -353,6 +357,9 @@ def process_images_inner(p):
                 params_txt = infotext(p, seeds[0])
             c, uc = p.conds()
             samples = p.sample(conditioning=c, unconditional_conditioning=uc, seeds=seeds)
+            ps = scripts.PostSampleArgs(samples)
+            p.scripts.post_sample(p, ps)
+            samples = ps.samples
             decoded = ((p.sd_model.decode_first_stage(samples) + 1) / 2).clamp(0, 1)
             batch_images = [Image.fromarray((d.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for d in decoded]
             p.scripts.postprocess_batch(p, batch_images, batch_number=n)
@@ -420,6 +427,9 @@ def add_result(p, image, i, output_images, infotexts):
     p.scripts.postprocess_image(p, pp)
     overlays = getattr(p, "overlay_images", None)
     overlay = overlays[i] if shared.opts.overlay_inpaint and overlays is not None and i < len(overlays) else None
+    ppmo = scripts.PostProcessMaskOverlayArgs(i, getattr(p, "mask_for_overlay", None), overlay)
+    p.scripts.postprocess_maskoverlay(p, ppmo)
+    mask_for_overlay, overlay = ppmo.mask_for_overlay, ppmo.overlay_image
     image, original_denoised_image = apply_overlay(pp.image, overlay)
     pp = scripts.PostprocessImageArgs(image)
     p.scripts.postprocess_image_after_composite(p, pp)
@@ -431,7 +441,6 @@ def add_result(p, image, i, output_images, infotexts):
     if shared.opts.enable_pnginfo:
         image.info["parameters"] = text
     output_images.append(image)
-    mask_for_overlay = getattr(p, "mask_for_overlay", None)
     if mask_for_overlay is not None:
         if shared.opts.return_mask:
             output_images.append(mask_for_overlay.convert("RGB"))
