@@ -49,7 +49,7 @@ class IcLightScript(scripts.Script):
 
     def postprocess_maskoverlay(self, p, ppmo, *args):
         if getattr(p, JOB_ATTR, None) is not None:
-            inpaint_overlay.keep_core_relit(getattr(p, "nmask", None), ppmo)
+            inpaint_overlay.keep_core_relit(p, ppmo)
 
     def postprocess_image_after_composite(self, p, pp, *args):
         job = getattr(p, JOB_ATTR, None)

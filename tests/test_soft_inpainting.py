@@ -87,3 +87,16 @@ def test_soft_inpainting_compares_the_samples_with_the_picture(a1111):
     picture_latent = getattr(p, JOB_ATTR).picture_latent
     assert soft.compared_with is not None and torch.equal(soft.compared_with, picture_latent), \
         "soft inpainting compared the relit samples with the light map's latent, not the picture's"
+
+
+def test_plain_inpainting_keeps_a1111s_own_overlay(a1111):
+    """Without soft inpainting the overlay is A1111's (the picture where the blurred mask is under half)."""
+    from modules import processing
+
+    p, _ = soft_inpaint(SETTINGS["defaults"])
+    p.script_args = (False, *p.script_args[1:])
+    processed = processing.process_images(p)
+    assert p.mask_round
+    expected = processing.apply_overlay(Image.fromarray(decoded(processed.latents)), p.overlay_images[0])[0]
+    differs = np.abs(np.array(processed.images[0]).astype(int) - np.array(expected)).max()
+    assert differs <= 1, f"the overlay of plain inpainting was changed (up to {differs} levels)"

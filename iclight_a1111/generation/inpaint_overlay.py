@@ -19,11 +19,13 @@ import torch
 from PIL import Image
 
 
-def keep_core_relit(nmask: torch.Tensor | None, ppmo: Any) -> None:
+def keep_core_relit(p: Any, ppmo: Any) -> None:
     """`postprocess_maskoverlay`'s arguments (`ppmo.overlay_image`, `ppmo.mask_for_overlay`) with the
-    core, where `nmask` (A1111's inpaint mask at latent size) is 1, left to the result."""
-    overlay = ppmo.overlay_image
-    if nmask is None or overlay is None:
+    core, where `p.nmask` (A1111's inpaint mask at latent size) is 1, left to the result. Only with a
+    soft mask (`p.mask_round` off, as soft inpainting sets it): a rounded mask's overlay is A1111's
+    own, already clear wherever the mask is at least half on."""
+    overlay, nmask = ppmo.overlay_image, getattr(p, "nmask", None)
+    if nmask is None or overlay is None or getattr(p, "mask_round", True):
         return
     core = core_mask(nmask, overlay.size)
     rgba = np.array(overlay.convert("RGBA"))
