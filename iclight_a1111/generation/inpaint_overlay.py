@@ -1,8 +1,8 @@
 """The inpaint overlay of a relit inpaint: the inpainted core left to the relit result.
 
 After sampling A1111 lays an overlay of the user's picture over each result (`postprocess_maskoverlay`
-may replace it, then `apply_overlay`). Plain inpainting leaves the overlay transparent inside the
-mask. Soft inpainting (A1111's built-in extension) builds its own in `post_sample`: the picture is
+may replace it, then `apply_overlay`). With a rounded mask A1111's overlay is transparent wherever
+the mask is at least half on, and stays as it is. Soft inpainting (A1111's built-in extension) builds its own in `post_sample`: the picture is
 pasted back wherever the samples differ little from `p.init_latent`, by its thresholds; with some
 settings (a difference contrast of 0, a high threshold) over the whole mask. Inside the core, where
 every latent started from the light map (or was wholly inpainted), the result is the relit image for
