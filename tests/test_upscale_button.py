@@ -69,3 +69,13 @@ def test_upscale_of_a_transparent_result_flattens_it_as_a1111_flattens_pictures(
     flattened = images.flatten(transparent, shared.opts.img2img_background_color)
     assert p.firstpass_image.mode == "RGB" and np.array_equal(np.array(p.firstpass_image), np.array(flattened)), \
         "the first pass is not the transparent result flattened on the img2img background colour"
+
+
+def test_upscale_of_a_transparent_result_with_iclight_switched_off(a1111):
+    """The transparent result came from IC-Light; upscaling it plainly works too."""
+    from modules import images, shared
+
+    transparent = a_result(a1111, output="Transparent")
+    p, processed, calls = upscale(a1111, transparent, upscaler="Latent", enabled=False)
+    assert processed.images[0].size == (128, 128) and calls and not any(active for _, active in calls)
+    assert np.array_equal(np.array(p.firstpass_image), np.array(images.flatten(transparent, shared.opts.img2img_background_color)))
