@@ -2,7 +2,7 @@
 Only A1111 glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`."""
 from modules import script_callbacks, scripts
 
-from iclight_a1111.generation import after_sampling, prepare, sampling
+from iclight_a1111.generation import after_sampling, inpaint_overlay, prepare, sampling
 from iclight_a1111.generation.job import JOB_ATTR
 from iclight_a1111.generation.params import PARAMS
 from iclight_a1111.webui.host import A1111Host
@@ -40,8 +40,15 @@ class IcLightScript(scripts.Script):
     def process(self, p, *args):
         prepare.start(p, args, HOST)
 
+    def process_batch(self, p, *args, **kwargs):
+        sampling.drop_replaced_masked_content(p)
+
     def process_before_every_sampling(self, p, *args, **kwargs):
         sampling.before_sampling(p, kwargs["x"], HOST)
+
+    def postprocess_maskoverlay(self, p, ppmo, *args):
+        if getattr(p, JOB_ATTR, None) is not None:
+            inpaint_overlay.keep_core_relit(p, ppmo)
 
     def postprocess_image_after_composite(self, p, pp, *args):
         job = getattr(p, JOB_ATTR, None)
@@ -55,6 +62,12 @@ class IcLightScript(scripts.Script):
             after_sampling.add_extras(job, processed, p.width, p.height, save)
 
 
+def flatten_transparent_results(params) -> None:
+    """The `image_grid` callback (a batch's grid, X/Y/Z's): a new list, since `params.imgs` is A1111's
+    own list of results, which must keep their alpha."""
+    params.imgs = after_sampling.flattened_for_grid(params.imgs)
+
+
 def add_xyz_axes() -> None:
     """Append IC-Light axes to the X/Y/Z plot script, once all scripts are loaded."""
     xyz = next((d.module for d in scripts.scripts_data if d.script_class.__module__ in ("xyz_grid.py", "scripts.xyz_grid")), None)
@@ -66,3 +79,4 @@ def add_xyz_axes() -> None:
 
 script_callbacks.on_before_ui(add_xyz_axes)
 script_callbacks.on_after_component(remember_component)
+script_callbacks.on_image_grid(flatten_transparent_results)

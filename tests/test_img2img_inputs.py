@@ -1,6 +1,7 @@
 """img2img as A1111 users run it: the Batch tab, inpaint masks, colour correction, RGBA from the image
 box; and the images IC-Light adds, saved like results."""
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -16,15 +17,19 @@ def test_dict_without_enabled_relights(a1111):
     assert p.extra_generation_params["IC-Light model"] == "iclight_sd15_fc.safetensors"
 
 
-def test_batch_tab_relights_every_file_with_a_normal_map(a1111):
-    """modules/img2img.py `process_batch` (v1.10.1): one `p` for all files, `p.init_images = [img] * p.batch_size`."""
-    from modules import processing
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5])
+def test_batch_tab_relights_every_file_with_a_normal_map(a1111, batch_size):
+    """The Batch tab (stand-in of modules/img2img.py `process_batch`) gives each file as
+    `[img] * p.batch_size`, before `before_process` raises the batch to four: at any batch size each
+    file gets its four relights, from one seed, and its normal map."""
+    from modules import img2img as webui_img2img
 
-    p = img2img([{"enabled": True, "normal_map": True}], None, steps=2, denoising_strength=0.9)
-    for seed in (1, 2):
-        p.init_images = [pil(subject(seed=seed))] * p.batch_size
-        processed = processing.process_images(p)
-        assert len(processed.images) == 5, f"file {seed}: {len(processed.images)} images, expected 4 relights + normal map"
+    p = img2img([{"enabled": True, "normal_map": True}], None, batch_size=batch_size, steps=2, denoising_strength=0.9)
+    images, infotexts = webui_img2img.process_batch(p, [pil(subject(seed=1)), pil(subject(seed=2))])
+    assert len(images) == 10, f"batch size {batch_size}: {len(images)} images, expected 4 relights + normal map per file"
+    for file in range(2):
+        seeds = {text.partition(",")[0] for text in infotexts[file * 5:file * 5 + 4]}
+        assert len(seeds) == 1, f"file {file + 1}: the four relights have seeds {seeds}, not one"
 
 
 def masked_img2img(a1111, **kwargs):

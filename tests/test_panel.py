@@ -257,3 +257,49 @@ def test_preview_reads_the_img2img_size_and_picture_through_on_after_component(a
 @pytest.mark.parametrize("label,variant", [("iclight_sd15_fbc.safetensors [fbc]", "fbc"), ("", "fc"), ("missing.safetensors", "fc")])
 def test_model_kind_from_the_dropdown_label(a1111, label, variant):
     assert panel_module.variant_of(label) == variant
+
+
+def corner_marker_picture(size=64):
+    """A grey square picture with a white block in its top-left corner: where the block lands in the
+    output shows how the picture was laid out."""
+    picture = np.full((size, size, 3), 100, np.uint8)
+    picture[: size // 8, : size // 8] = 255
+    return picture
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+def test_preview_lays_the_img2img_picture_out_by_the_resize_mode(a1111, mode):
+    """The faint picture lands where the generation puts it (the same `Layout`), so a light clicked on
+    the subject's face lands on the face: v1.10.1 ui.py line 618, `resize_mode` (elem_id "resize_mode",
+    type "index") is created in the "image" category, before the scripts' panels."""
+    import gradio as gr
+
+    from iclight_a1111.images.resize_modes import Layout
+
+    components = [("img2img_width", lambda i: gr.Slider(64, 2048, value=512, elem_id=i)),
+                  ("img2img_height", lambda i: gr.Slider(64, 2048, value=256, elem_id=i)),
+                  ("img2img_image", lambda i: gr.Image(type="pil", image_mode="RGBA", elem_id=i)),
+                  ("resize_mode", lambda i: gr.Radio(["Just resize", "Crop and resize", "Resize and fill",
+                                                      "Just resize (latent upscale)"], type="index", value="Just resize",
+                                                     elem_id=i))]
+    panel, made = build(True, components)
+    from PIL import Image
+
+    picture = corner_marker_picture()
+    args = [defaults()[k] if k != "lights" else "" for k in panel_module.PREVIEW_KEYS]
+    args[panel_module.PREVIEW_KEYS.index("light")] = "None"
+    shown = panel.render_preview(*args, 512, 256, Image.fromarray(picture), mode).astype(np.float32)
+    w, h = preview_size(512, 256)
+    laid_out = Layout(mode).fit(picture, w, h).astype(np.float32)
+    expected = 127 * 0.7 + laid_out * 0.3  # the faint picture over the grey of Light None
+    assert np.abs(shown - expected).max() <= 1, f"resize mode {mode}: the preview does not lay the picture out as the generation"
+
+
+def test_txt2img_preview_lays_the_foreground_out_as_the_reference(a1111):
+    from iclight_a1111.images.resize_modes import REFERENCE
+
+    picture = corner_marker_picture()
+    values = values_for_preview({"light": "None", "foreground": picture})
+    shown = preview_image(values, 512, 256, picture).astype(np.float32)
+    expected = 127 * 0.7 + REFERENCE.fit(picture, 256, 128).astype(np.float32) * 0.3
+    assert np.abs(shown - expected).max() <= 1, "txt2img's preview does not crop the foreground as the generation does"

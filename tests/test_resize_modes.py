@@ -81,10 +81,19 @@ def test_latent_upscale_mode_conditions_on_the_stretched_picture(a1111, encoded)
 
 
 @pytest.mark.parametrize("feathering", ["drawn", "mask blur"])
-def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111, feathering):
+def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111, feathering, monkeypatch):
     """Soft inpainting (`mask_round=False`): A1111 blends towards `p.init_latent` by `mask` during and
     after sampling, so the light latent must not reach any place where the mask keeps something."""
-    from modules import processing
+    from modules import processing, sd_samplers
+
+    starts = []
+    sample_img2img = sd_samplers.KDiffusionSampler.sample_img2img
+
+    def recording(self, p, x, *args, **kwargs):
+        starts.append(x.clone())  # the latent sampling starts from (`p.init_latent` after the hook)
+        return sample_img2img(self, p, x, *args, **kwargs)
+
+    monkeypatch.setattr(sd_samplers.KDiffusionSampler, "sample_img2img", recording)
 
     from iclight_a1111.generation.job import JOB_ATTR
 
@@ -100,6 +109,7 @@ def test_soft_mask_keeps_the_pure_picture_wherever_any_of_it_is_kept(a1111, feat
     picture = getattr(p, JOB_ATTR).picture_latent
     keep = p.mask > 0
     assert ((p.mask > 0) & (p.mask < 1)).any(), "the test mask has no feathered band at latent size"
-    assert torch.equal(p.init_latent[:, keep], picture[:, keep]), "the light latent leaks where the picture is kept"
+    (start,) = starts
+    assert torch.equal(start[:, keep], picture[:, keep]), "the light latent leaks where the picture is kept"
     inpainted = p.nmask == 1
-    assert not torch.equal(p.init_latent[:, inpainted], picture[:, inpainted]), "the inpainted area does not start from the light"
+    assert not torch.equal(start[:, inpainted], picture[:, inpainted]), "the inpainted area does not start from the light"

@@ -32,6 +32,8 @@ from .params import processes_results
 
 FORMATS_WITH_ALPHA = ("png",)  # A1111 saves and sends JPEG and WebP as RGB
 SaveImage = Callable[[Image.Image, int, str, str], None]  # image, result index, infotext, file name suffix
+# Set in a transparent result's `Image.info`; not a string, so never written into a PNG's text chunks.
+TRANSPARENT_MARK = "iclight_transparent"
 NO_ALPHA_NOTE = ("IC-Light: the image format ({}) cannot hold the transparent output's alpha: "
                  "the results are flattened on grey. Choose PNG in Settings > Saving images to keep it.")
 
@@ -48,8 +50,18 @@ def finish_result(job: IcLightJob, raw: Image.Image, index: int) -> Image.Image:
             print(NO_ALPHA_NOTE.format(job.image_format))
         final = Image.fromarray(on_grey(np.array(final)))
     final.info.update(raw.info)
+    if final.mode == "RGBA":
+        final.info[TRANSPARENT_MARK] = True
     job.results.append(ResultRecord(index, raw.copy(), final))
     return final
+
+
+def flattened_for_grid(images: list[Image.Image]) -> list[Image.Image]:
+    """A grid's images with IC-Light's transparent results flattened on grey: A1111 pastes them into
+    an RGB grid without their alpha, which would show the subject's colour carried out under alpha 0.
+    Other images stay as they are."""
+    return [Image.fromarray(on_grey(np.array(i))) if i.mode == "RGBA" and i.info.get(TRANSPARENT_MARK) is True else i
+            for i in images]
 
 
 def processed_result(job: IcLightJob, image: np.ndarray, index: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..errors import IcLightError
 from ..images.composite import flatten_on
@@ -36,6 +37,7 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
         return
     release(p)
     drop_stale_infotext(p)
+    flatten_given_first_pass(p, host.picture_background())
     try:
         host.deactivate()
         host.forget_other_models()
@@ -54,6 +56,14 @@ def start(p: Any, args: Sequence[Any], host: Host) -> None:
     take_over_sampling(p, host, job)
 
 
+def flatten_given_first_pass(p: Any, colour: str) -> None:
+    """txt2img's *Upscale* button on a transparent result: A1111 takes the image's array as it is, and
+    four channels cannot be encoded. Flattened on `colour` as A1111 flattens img2img pictures."""
+    image = getattr(p, "firstpass_image", None)
+    if isinstance(image, Image.Image) and image.mode != "RGB":
+        p.firstpass_image = Image.fromarray(flatten_on(np.array(image.convert("RGBA")), colour))
+
+
 def drop_stale_infotext(p: Any) -> None:
     """Give `p` generation parameters without IC-Light keys, in a new dict: X/Y/Z cells are shallow
     copies of one `p` sharing one dict, so a cell would otherwise carry the previous cell's keys."""
@@ -69,7 +79,15 @@ def prepare_batch(p: Any, args: Sequence[Any]) -> None:
         values = {**values_from_args(args), **getattr(p, OVERRIDES_ATTR, {})}
     except IcLightError:
         return
-    if values["enabled"] and values["normal_map"] and isinstance(p.seed, int):
+    if not (values["enabled"] and values["normal_map"]):
+        return
+    pictures = getattr(p, "init_images", None)
+    if pictures and len(pictures) > 1 and all(i is pictures[0] for i in pictures):
+        # The Batch tab gives each file as `[image] * batch size`, the batch size it had before this
+        # hook: one picture, which A1111 then repeats over the batch of four (more than four would be
+        # refused, fewer would cut the batch back).
+        p.init_images = pictures[:1]
+    if isinstance(p.seed, int):
         seed = p.seed if p.seed != -1 else random.randrange(4294967294)
         p.batch_size = len(NORMAL_LIGHTS)
         p.seed = [seed + n for n in range(p.n_iter) for _ in NORMAL_LIGHTS]
@@ -99,6 +117,8 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     if getattr(p, "enable_hr", False):
         on = hires_pass.uses_iclight(values["hires_pass"], hires_checkpoint)
         values["hires_pass"] = "On" if on else "Off"  # as run: what a pasted infotext restores
+    else:
+        values["hires_pass"] = PARAMS_BY_KEY["hires_pass"].default  # no hires pass: nothing of it to record
     model = host.find_model(values["model"])
     values["model"] = model.name
     is_img2img = getattr(p, "init_images", None) is not None

@@ -60,8 +60,14 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     @functools.wraps(original_sample)
     def sample(*args: Any, **kwargs: Any) -> Any:
         try:
-            host.activate(job.model)
-            return original_sample(*args, **kwargs)
+            if not given_first_pass(p):
+                host.activate(job.model)
+            samples = original_sample(*args, **kwargs)
+            if job.picture_latent is not None:
+                # After sampling `p.init_latent` is the picture's again: soft inpainting's `post_sample`
+                # compares the samples with it to paste the picture back where they barely differ.
+                p.init_latent = job.picture_latent
+            return samples
         except BaseException:
             host.deactivate()
             raise
@@ -74,6 +80,12 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
 
     init.iclight_takeover = sample.iclight_takeover = close.iclight_takeover = True
     p.init, p.sample, p.close = init, sample, close
+
+
+def given_first_pass(p: Any) -> bool:
+    """txt2img's *Upscale* button: the chosen result is the first pass (v1.10.1 processing.py ~1310):
+    nothing is sampled before the hires pass, whose hook switches IC-Light on when that pass uses it."""
+    return getattr(p, "firstpass_image", None) is not None and getattr(p, "enable_hr", False)
 
 
 def finish(p: Any, host: Host) -> bool:
@@ -132,6 +144,19 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         host.route(p.sampler, job.concat_latents(height, width, host.encode))
     except Exception as e:
         fail_sampling(p.sampler, e)
+
+
+def drop_replaced_masked_content(p: Any) -> None:
+    """The `process_batch` hook (after `p.init` wrote "Masked content", before A1111 writes params.txt
+    and the infotexts): where the light map replaces the start of every inpainted latent (see
+    `before_sampling`), A1111's masked content was not used, and the infotext does not claim it was.
+    A soft mask's feathered band does start from A1111's latent: there the entry stays."""
+    job = getattr(p, JOB_ATTR, None)
+    nmask = getattr(p, "nmask", None)
+    if job is None or not job.light_maps or nmask is None:
+        return
+    if not ((nmask > 0) & (nmask < 1)).any():
+        p.extra_generation_params.pop("Masked content", None)
 
 
 def switch_off_for_hires(job: IcLightJob, host: Host) -> None:

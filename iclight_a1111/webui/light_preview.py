@@ -12,7 +12,7 @@ from ..generation.light_map import light_map_image
 from ..generation.params import PARAMS_BY_KEY, defaults
 from ..generation.values import coerce, decode_image
 from ..images.placed_lights import compact_text, light_at, parse_lights
-from ..images.vae_encoding import resize_and_center_crop
+from ..images.resize_modes import REFERENCE, Layout
 
 DEFAULT_OUTPUT_SIZE = (512, 640)  # the reference's size, when the output size is not known
 PREVIEW_SIDE = 256  # the longer side of the preview, in pixels
@@ -28,23 +28,25 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def preview_image(values: Mapping[str, Any], width: int, height: int, subject: np.ndarray | None = None) -> np.ndarray:
+def preview_image(values: Mapping[str, Any], width: int, height: int, subject: np.ndarray | None = None,
+                  layout: Layout = REFERENCE) -> np.ndarray:
     """uint8 HxWx3: the light map for `values` at the preview size of a `width` x `height` output
     (grey where there is none yet: no light placed, no custom map uploaded, light None), the subject
-    drawn faintly over it (by its alpha when it has one) and a dot on each placed light."""
+    drawn faintly over it (by its alpha when it has one) and a dot on each placed light. The subject
+    and a custom map are laid out by `layout`, as the generation lays them out (img2img: its resize
+    mode), so that a light placed on the subject lands there."""
     w, h = preview_size(width, height)
     try:
-        image = light_map_image(values, w, h).astype(np.float32) if values["light"] != "None" else None
+        image = light_map_image(values, w, h, layout).astype(np.float32) if values["light"] != "None" else None
     except IcLightError:
         image = None
     if image is None:
         image = np.full((h, w, 3), NEUTRAL_GREY, np.float32)
     if subject is not None:
-        rgb = resize_and_center_crop(np.ascontiguousarray(subject[..., :3]), w, h).astype(np.float32)
+        rgb = layout.fit(np.ascontiguousarray(subject[..., :3]), w, h).astype(np.float32)
         opacity = np.full((h, w, 1), SUBJECT_OPACITY, np.float32)
         if subject.shape[2] == 4:
-            alpha = np.repeat(subject[..., 3:], 3, axis=2)
-            opacity *= resize_and_center_crop(alpha, w, h)[..., :1].astype(np.float32) / 255.0
+            opacity *= layout.fit(np.ascontiguousarray(subject[..., 3]), w, h)[..., None].astype(np.float32) / 255.0
         image = image * (1 - opacity) + rgb * opacity
     image = image.round().astype(np.uint8)
     if values["light"] == "Placed":

@@ -7,14 +7,15 @@ from modules.ui_components import InputAccordion, ToolButton
 
 from ..errors import IcLightError
 from ..generation.params import PARAMS, PARAMS_BY_KEY, Param, defaults, shown_keys
+from ..images.resize_modes import REFERENCE, RESIZE_MODES, Layout
 from ..unet.model_files import OFFICIAL_FILES, select_model
 from .light_preview import (
     DEFAULT_OUTPUT_SIZE, lights_text_with_click, lights_text_without_last, preview_image, subject_array, values_for_preview,
 )
 from .model_folders import download_official, model_files
 
-REFERENCE = {True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640.",
-             False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640."}
+REFERENCE_SETTINGS = {True: "Reference: denoising about **0.9**, CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640.",
+                      False: "Reference: CFG about **2**, DPM++ 2M SDE Karras, 25 steps, 512x640."}
 # What a generation needs besides the prompt, by tab (is img2img) and model kind.
 NEEDS = {
     (True, "fc"): "Choose the light; click the preview to place one.",
@@ -30,7 +31,7 @@ LIGHTS_PLACEHOLDER = "x,y,radius,#color,intensity per line, e.g. 0.25,0.5,0.5,#f
 
 
 def hint(is_img2img: bool, variant: str) -> str:
-    return f"{NEEDS[is_img2img, variant]} {REFERENCE[is_img2img]}"
+    return f"{NEEDS[is_img2img, variant]} {REFERENCE_SETTINGS[is_img2img]}"
 
 
 def preview_shown(shown: set[str], light: str) -> bool:
@@ -39,9 +40,9 @@ def preview_shown(shown: set[str], light: str) -> bool:
     return "light" in shown and light != "None"
 
 
-# A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size
-# and the img2img picture, for the preview.
-WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image")
+# A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size,
+# the img2img picture and its resize mode (an index), for the preview.
+WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image", "resize_mode")
 WATCHED: dict[str, gr.components.Component] = {}
 # What the preview shows, read from the panel.
 PREVIEW_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "normal_map", "light_map", "foreground")
@@ -180,7 +181,8 @@ class Panel:
         # The output size and the img2img picture, where A1111 created them before this panel.
         self.size = [WATCHED[f"{self.tab}_{side}"] for side in ("width", "height") if f"{self.tab}_{side}" in WATCHED]
         self.picture = [WATCHED["img2img_image"]] if self.is_img2img and "img2img_image" in WATCHED else []
-        preview_inputs = [self.inputs[k] for k in PREVIEW_KEYS] + self.size + self.picture
+        self.resize_mode = [WATCHED["resize_mode"]] if self.is_img2img and "resize_mode" in WATCHED else []
+        preview_inputs = [self.inputs[k] for k in PREVIEW_KEYS] + self.size + self.picture + self.resize_mode
         for trigger in preview_inputs:
             trigger.change(fn=self.render_preview, inputs=preview_inputs, outputs=[self.preview], show_progress=False)
         initial = self.render_preview(*[c.value for c in preview_inputs])
@@ -203,14 +205,21 @@ class Panel:
             gr.update(value=hint(self.is_img2img, variant))]
 
     def render_preview(self, *args):
-        """The preview for the values of PREVIEW_KEYS, then the output size and the img2img picture when known."""
+        """The preview for the values of PREVIEW_KEYS, then the output size, the img2img picture and
+        its resize mode when known: laid out as the generation will lay them out."""
         values = values_for_preview(dict(zip(PREVIEW_KEYS, args)))
-        rest = args[len(PREVIEW_KEYS):]
+        rest = list(args[len(PREVIEW_KEYS):])
         width, height = rest[:2] if self.size else DEFAULT_OUTPUT_SIZE
+        rest = rest[len(self.size):]
+        picture = rest.pop(0) if self.picture else None
         subject = values["foreground"]
         if subject is None and self.picture:
-            subject = subject_array(rest[-1])
-        return preview_image(values, width, height, subject)
+            subject = subject_array(picture)
+        layout = REFERENCE
+        if self.is_img2img:
+            mode = rest[0] if self.resize_mode else 0  # A1111's default: Just resize
+            layout = Layout(mode if mode in RESIZE_MODES else 0)
+        return preview_image(values, width, height, subject, layout)
 
     def place(self, evt: gr.SelectData, text: str, light_color: str, *size):
         """A click on the preview: a light there, and Light set to Placed. `evt` comes first: gradio

@@ -1,4 +1,5 @@
-"""Mirrors modules/images.py (v1.10.1): `resize_image`, `flatten`, `image_grid` (below), and from line 624 `save_image(image, path, basename, seed, prompt, extension, info,
+"""Mirrors modules/images.py (v1.10.1): `resize_image`, `flatten`, `image_grid` (below, with the
+`image_grid` callbacks), and from line 624 `save_image(image, path, basename, seed, prompt, extension, info,
 ..., p, ..., suffix)`: the file goes into `path` as `NNNNN-<seed><suffix>.<extension>` (the default
 name pattern), with the infotext in the PNG's "parameters" text chunk; JPEG and WebP lose an RGBA image's
 alpha. The stand-in records each call."""
@@ -65,12 +66,26 @@ def flatten(img, bgcolor):
     return img.convert("RGB")
 
 
-def image_grid(imgs, batch_size):
-    """v1.10.1 images.py `image_grid` (lines 35-67), simplified: all images in one row. The tests rely
-    only on the grid being one more image, before the results."""
-    cols, rows = len(imgs), 1
-    w, h = imgs[0].size
-    grid = Image.new("RGB", (cols * w, rows * h), color="black")
-    for i, img in enumerate(imgs):
-        grid.paste(img, box=(i % cols * w, i // cols * h))
+def image_grid(imgs, batch_size=1, rows=None):
+    """v1.10.1 images.py lines 36-66 (processing.py ~1120 for a batch's grid, scripts/xyz_grid.py ~377
+    and ~387 for X/Y/Z's): rows from `opts.n_rows` (-1: the square root, rounded), the
+    `image_grid` callbacks may replace `params.imgs`, then each image is pasted, without a mask, onto
+    an RGB canvas of `opts.grid_background_color`: an RGBA image shows its colour channels, alpha
+    ignored."""
+    import math
+
+    from PIL import ImageColor
+
+    from modules import script_callbacks, shared
+
+    if rows is None:
+        rows = shared.opts.n_rows if shared.opts.n_rows > 0 else batch_size if shared.opts.n_rows == 0 else round(math.sqrt(len(imgs)))
+    rows = min(rows, len(imgs))
+    cols = math.ceil(len(imgs) / rows)
+    params = script_callbacks.ImageGridLoopParams(imgs, cols, rows)
+    script_callbacks.image_grid_callback(params)
+    w, h = map(max, zip(*(img.size for img in imgs)))
+    grid = Image.new("RGB", (params.cols * w, params.rows * h), color=ImageColor.getcolor(shared.opts.grid_background_color, "RGB"))
+    for i, img in enumerate(params.imgs):
+        grid.paste(img, box=(i % params.cols * w + (w - img.width) // 2, i // params.cols * h + (h - img.height) // 2))
     return grid

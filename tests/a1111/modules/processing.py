@@ -10,7 +10,9 @@
   `postprocess_batch`; at the end `scripts.postprocess(p, processed)` (not reached when sampling raises).
 - txt2img `init` (lines 1252-1305): the hires checkpoint looked up ("Hires checkpoint" in the
   infotext), the latent scale mode of the upscaler (None for a pixel upscaler).
-- txt2img `sample` (lines 1307-1362): sampler created, noise, `process_before_every_sampling`,
+- txt2img `sample` (lines 1307-1362): sampler created; with `p.firstpass_image` (the *Upscale*
+  button, lines 1310-1330) and hires. fix no first pass and no first-pass hook: the image's array
+  (four channels for RGBA) as the decoded first pass (pixel upscalers) or encoded (Latent); else noise, `process_before_every_sampling`,
   `sampler.sample`; with hires. fix the first pass decoded (pixel upscalers), then
   `sd_models.reload_model_weights(info=hr_checkpoint_info)` under `SkipWritingToConfig`, then
   `sample_hr_pass` (lines 1364-1464): nothing more when interrupted, new sampler on the model now
@@ -27,11 +29,17 @@
   encoded with `get_first_stage_encoding(encode_first_stage(...))` (a posterior sample), one image
   repeated over the batch or one per image; the mask at latent size becomes `p.mask` (keep) /
   `p.nmask` (inpaint), rounded to 0/1 unless `p.mask_round` is False (soft inpainting).
+  "Masked content" (`p.inpainting_fill`, lines 1694-1756): 0 *fill* fills the fitted picture under the
+  mask before encoding and writes `Masked content: fill` (once per init image); 1 *original* writes
+  nothing; 2 *latent noise* puts seeded noise into the latent by `nmask` and 3 *latent nothing* zeroes
+  it there, writing `latent noise` / `latent nothing` after the encoding.
   `sample`: noise, `process_before_every_sampling(x=p.init_latent)`, then
   `sample_img2img(p.init_latent, ...)` reading `p.init_latent` after the hook; with a mask the
-  result is blended `samples * nmask + init_latent * mask`.
-- Per result (lines 1038-1106): `p.batch_index`, `postprocess_image`, the overlay (`apply_overlay`,
-  `opts.overlay_inpaint`), `postprocess_image_after_composite`, saved with its infotext when
+  result is blended `samples * nmask + init_latent * mask`, which `on_mask_blend` may replace
+  (lines 1777-1783).
+- After `p.sample` (lines 990-993): `post_sample` may replace the samples.
+- Per result (lines 1038-1106): `p.batch_index`, `postprocess_image`, `postprocess_maskoverlay` (may
+  replace the overlay and its mask), the overlay (`apply_overlay`, `opts.overlay_inpaint`), `postprocess_image_after_composite`, saved with its infotext when
   `save_samples()`, then with a mask and `opts.return_mask` / `opts.return_mask_composite` the
   greyscale mask and the masked composite appended after it (without an infotext). Then the grid
   first when `opts.return_grid` and more than one image, `index_of_first_image` 1 (lines 1113-1124).
@@ -39,10 +47,13 @@
 
 Departures: prompts arrive as text-embedding tensors (`p.cond`, `p.uncond`; no text encoder);
 noise is one `torch.Generator` per image seeded `seed + index` (A1111's ImageRNG draws the same way);
-colour corrections are recorded, not applied; the infotext is `Seed: <seed>, Prompt: <the image's prompt>,
-<extra generation params>`; `opts.return_grid` defaults to off here (A1111: on) so that tests index results from 0, and
-`mask_blur` to 0 (A1111: 4) so that tests see the mask they draw.
+colour corrections are recorded, not applied; *fill* blends the mean colour of the kept pixels in by
+the mask (A1111's `masking.fill` spreads blurred colours from around the mask); the infotext is `Seed: <seed>,
+Prompt: <the image's prompt>, <extra generation params>`; `opts.return_grid` defaults to off here (A1111: on)
+so that tests index results from 0, and `mask_blur` to 0 (A1111: 4) so that tests see the mask they draw,
+`inpainting_fill` to 1 (*original*, the UI's default; the dataclass's is 0).
 """
+import random
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +69,8 @@ from modules import scripts, sd_models, sd_samplers, sd_unet, shared
 # Where results are saved (A1111: opts.outdir_txt2img_samples...): the `a1111` fixture points it into
 # the test's temporary directory, so that no test writes into the working tree.
 default_outpath_samples = None
+# The text of params.txt: lines 970-975 write it in the first batch after `process_batch`, before `p.sample`.
+params_txt = None
 
 
 @dataclass
@@ -134,6 +147,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     hr_upscaler: str = None
     hr_checkpoint_info: Any = None
     latent_scale_mode: dict = None
+    firstpass_image: Any = None
+    txt2img_upscale: bool = False
 
     def init(self):
         if not self.enable_hr:
@@ -150,17 +165,29 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
-        x = image_noise((4, self.height // 8, self.width // 8), seeds)
-        self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
-        samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
-        if not self.enable_hr:
-            return samples
-        decoded_samples = None
-        if self.latent_scale_mode is None:
-            decoded_samples = self.sd_model.decode_first_stage(samples)
+        if self.firstpass_image is not None and self.enable_hr:
+            samples, decoded_samples = self.given_first_pass()
+        else:
+            x = image_noise((4, self.height // 8, self.width // 8), seeds)
+            self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
+            samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning, image_conditioning=self.txt2img_image_conditioning(x))
+            if not self.enable_hr:
+                return samples
+            decoded_samples = None
+            if self.latent_scale_mode is None:
+                decoded_samples = self.sd_model.decode_first_stage(samples)
         with sd_models.SkipWritingToConfig():
             sd_models.reload_model_weights(info=self.hr_checkpoint_info)
         return self.sample_hr_pass(samples, decoded_samples, conditioning, unconditional_conditioning, seeds)
+
+    def given_first_pass(self):
+        """Lines 1310-1330, txt2img's *Upscale* button: no first pass, no hook; the image's array as it is
+        (RGBA keeps its four channels), as decoded samples for a pixel upscaler, else encoded."""
+        image = np.moveaxis(np.array(self.firstpass_image).astype(np.float32) / 255.0, 2, 0)
+        if self.latent_scale_mode is None:
+            return None, torch.from_numpy(image[None] * 2.0 - 1.0)
+        model = self.sd_model
+        return model.get_first_stage_encoding(model.encode_first_stage(torch.from_numpy(image[None]) * 2 - 1)), None
 
     def sample_hr_pass(self, samples, decoded_samples, conditioning, unconditional_conditioning, seeds):
         if shared.state.interrupted:
@@ -197,6 +224,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     resize_mode: int = 0
     mask_round: bool = True
     mask_blur: int = 0
+    inpainting_fill: int = 1
 
     def __post_init__(self):
         self.image_mask = self.mask
@@ -224,6 +252,10 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
                 masked = Image.new("RGBa", image.size)
                 masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(self.mask_for_overlay.convert("L")))
                 self.overlay_images.append(masked.convert("RGBA"))
+            if image_mask is not None and self.inpainting_fill != 1:
+                image = masked_fill(image, image_mask)
+                if self.inpainting_fill == 0:
+                    self.extra_generation_params["Masked content"] = "fill"
             if self.color_corrections is not None:
                 self.color_corrections.append(np.array(image))
             imgs.append(np.array(image).astype(np.float32) / 255.0)
@@ -249,6 +281,13 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
                 latmask = np.around(latmask)
             latmask = torch.from_numpy(np.tile(latmask[None], (self.init_latent.shape[1], 1, 1)))
             self.mask, self.nmask = 1.0 - latmask, latmask
+            if self.inpainting_fill == 2:
+                noise = image_noise(self.init_latent.shape[1:], self.seed if isinstance(self.seed, list) else [self.seed])
+                self.init_latent = self.init_latent * self.mask + noise[:self.init_latent.shape[0]] * self.nmask
+                self.extra_generation_params["Masked content"] = "latent noise"
+            elif self.inpainting_fill == 3:
+                self.init_latent = self.init_latent * self.mask
+                self.extra_generation_params["Masked content"] = "latent nothing"
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         x = image_noise(self.init_latent.shape[1:], seeds)
@@ -256,7 +295,9 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         samples = self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
                                               image_conditioning=self.image_conditioning)
         if self.mask is not None:
-            samples = samples * self.nmask + self.init_latent * self.mask
+            mba = scripts.MaskBlendArgs(samples, self.nmask, self.init_latent, self.mask, samples * self.nmask + self.init_latent * self.mask)
+            self.scripts.on_mask_blend(self, mba)
+            samples = mba.blended_latent
         return samples
 
 
@@ -273,6 +314,12 @@ def process_images(p):
         if p.override_settings_restore_afterwards:
             for k, v in stored.items():
                 setattr(shared.opts, k, v)
+
+
+def fix_seed(p):
+    """Lines 797-801 (`get_fixed_seed`): a seed of -1 (or none) drawn once, so that every run uses it."""
+    if p.seed is None or p.seed == "" or p.seed == -1:
+        p.seed = int(random.randrange(4294967294))
 
 
 def run_generation(p):
@@ -306,8 +353,14 @@ def process_images_inner(p):
                 break
             p.scripts.before_process_batch(p, batch_number=n, seeds=seeds)
             p.scripts.process_batch(p, batch_number=n, seeds=seeds)
+            if n == 0:
+                global params_txt
+                params_txt = infotext(p, seeds[0], p.prompts[0])
             c, uc = p.conds()
             samples = p.sample(conditioning=c, unconditional_conditioning=uc, seeds=seeds)
+            ps = scripts.PostSampleArgs(samples)
+            p.scripts.post_sample(p, ps)
+            samples = ps.samples
             decoded = ((p.sd_model.decode_first_stage(samples) + 1) / 2).clamp(0, 1)
             batch_images = [Image.fromarray((d.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for d in decoded]
             p.scripts.postprocess_batch(p, batch_images, batch_number=n)
@@ -345,6 +398,15 @@ def blur_mask(mask, sigma):
     return Image.fromarray(values.clip(0, 255).astype(np.uint8))
 
 
+def masked_fill(image, mask):
+    """*fill*'s stand-in: the kept pixels' mean colour blended in by the mask (L, 0..255)."""
+    pixels = np.array(image.convert("RGB")).astype(np.float32)
+    weight = np.array(mask.convert("L")).astype(np.float32)[..., None] / 255
+    kept = (1 - weight).sum()
+    mean = (pixels * (1 - weight)).sum(axis=(0, 1)) / kept if kept > 0 else pixels.mean(axis=(0, 1))
+    return Image.fromarray((pixels * (1 - weight) + mean * weight).round().astype(np.uint8))
+
+
 def infotext(p, seed, prompt):
     return ", ".join([f"Seed: {seed}", f"Prompt: {prompt}", *(f"{k}: {v}" for k, v in p.extra_generation_params.items())])
 
@@ -366,6 +428,9 @@ def add_result(p, image, i, output_images, infotexts):
     p.scripts.postprocess_image(p, pp)
     overlays = getattr(p, "overlay_images", None)
     overlay = overlays[i] if shared.opts.overlay_inpaint and overlays is not None and i < len(overlays) else None
+    ppmo = scripts.PostProcessMaskOverlayArgs(i, getattr(p, "mask_for_overlay", None), overlay)
+    p.scripts.postprocess_maskoverlay(p, ppmo)
+    mask_for_overlay, overlay = ppmo.mask_for_overlay, ppmo.overlay_image
     image, original_denoised_image = apply_overlay(pp.image, overlay)
     pp = scripts.PostprocessImageArgs(image)
     p.scripts.postprocess_image_after_composite(p, pp)
@@ -377,7 +442,6 @@ def add_result(p, image, i, output_images, infotexts):
     if shared.opts.enable_pnginfo:
         image.info["parameters"] = text
     output_images.append(image)
-    mask_for_overlay = getattr(p, "mask_for_overlay", None)
     if mask_for_overlay is not None:
         if shared.opts.return_mask:
             output_images.append(mask_for_overlay.convert("RGB"))

@@ -1,9 +1,10 @@
 """Mirrors modules/script_callbacks.py (v1.10.1) lines 253-259, 362-367 and 456-610 for the callbacks the
 extension registers: `on_list_unets`, `on_before_ui`, `on_ui_settings`, `on_model_loaded`,
-`on_infotext_pasted`, `on_app_started`, `on_after_component`; and those other extensions use during
-sampling: `on_cfg_denoiser` / `on_cfg_denoised` with their parameter objects (lines 45-83, 330-343,
-523-537) and `remove_callbacks_for_function` (447-453). As in A1111, the dispatchers of `app_started`,
-`after_component`, `cfg_denoiser` and `cfg_denoised` report a callback's exception and go on
+`on_infotext_pasted`, `on_app_started`, `on_after_component`, `on_image_grid` (lines 104-108, 370-375,
+564-569: `ImageGridLoopParams(imgs, cols, rows)`, whose fields a callback may replace); and those other
+extensions use during sampling: `on_cfg_denoiser` / `on_cfg_denoised` with their parameter objects (lines
+45-83, 330-343, 523-537) and `remove_callbacks_for_function` (447-453). As in A1111, the dispatchers of
+`app_started`, `after_component`, `cfg_denoiser` and `cfg_denoised` report a callback's exception and go on
 (`report_exception`)."""
 import traceback
 
@@ -17,6 +18,27 @@ callbacks_model_loaded = []
 callbacks_infotext_pasted = []
 callbacks_cfg_denoiser = []
 callbacks_cfg_denoised = []
+callbacks_image_grid = []
+
+
+class ImageGridLoopParams:
+    def __init__(self, imgs, cols, rows):
+        self.imgs = imgs
+        self.cols = cols
+        self.rows = rows
+
+
+def on_image_grid(callback):
+    """`callback(params)` runs before each image grid is drawn and may change `params`."""
+    callbacks_image_grid.append(callback)
+
+
+def image_grid_callback(params):
+    for callback in callbacks_image_grid:
+        try:
+            callback(params)
+        except Exception:
+            report_exception(callback, "image_grid")
 
 
 def on_list_unets(callback):

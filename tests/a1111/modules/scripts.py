@@ -1,5 +1,7 @@
-"""Mirrors modules/scripts.py (v1.10.1): the `Script` base, `AlwaysVisible`, `scripts_data`, and the
-`ScriptRunner` hooks used by processing. Like A1111, each hook call is wrapped in try/except that
+"""Mirrors modules/scripts.py (v1.10.1): the `Script` base, `AlwaysVisible`, `scripts_data`, the hook
+arguments (`MaskBlendArgs`, `PostSampleArgs`, `PostProcessMaskOverlayArgs`, lines 16-40) and the
+`ScriptRunner` hooks used by processing, each script in the runner's order (A1111's default order:
+built-in extensions before installed ones). Like A1111, each hook call is wrapped in try/except that
 only reports the traceback (`errors.report`): an exception in a script hook does not stop the
 generation."""
 import traceback
@@ -12,6 +14,25 @@ ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedi
 class PostprocessImageArgs:
     def __init__(self, image):
         self.image = image
+
+
+class MaskBlendArgs:
+    """Lines 16-26: the final blend has no denoiser."""
+
+    def __init__(self, current_latent, nmask, init_latent, mask, blended_latent, denoiser=None, sigma=None):
+        self.current_latent, self.nmask, self.init_latent, self.mask = current_latent, nmask, init_latent, mask
+        self.blended_latent, self.denoiser, self.sigma = blended_latent, denoiser, sigma
+        self.is_final_blend = denoiser is None
+
+
+class PostSampleArgs:
+    def __init__(self, samples):
+        self.samples = samples
+
+
+class PostProcessMaskOverlayArgs:
+    def __init__(self, index, mask_for_overlay, overlay_image):
+        self.index, self.mask_for_overlay, self.overlay_image = index, mask_for_overlay, overlay_image
 
 scripts_data = []
 reported_errors = []
@@ -49,7 +70,16 @@ class Script:
     def process_before_every_sampling(self, p, *args, **kwargs):
         pass
 
+    def on_mask_blend(self, p, mba, *args):
+        pass
+
+    def post_sample(self, p, ps, *args):
+        pass
+
     def postprocess_batch(self, p, *args, **kwargs):
+        pass
+
+    def postprocess_maskoverlay(self, p, ppmo, *args):
         pass
 
     def postprocess_image(self, p, pp, *args):
@@ -93,8 +123,17 @@ class ScriptRunner:
     def process_before_every_sampling(self, p, **kwargs):
         self._each("process_before_every_sampling", p, **kwargs)
 
+    def on_mask_blend(self, p, mba):
+        self._each("on_mask_blend", p, mba)
+
+    def post_sample(self, p, ps):
+        self._each("post_sample", p, ps)
+
     def postprocess_batch(self, p, images, **kwargs):
         self._each("postprocess_batch", p, images=images, **kwargs)
+
+    def postprocess_maskoverlay(self, p, ppmo):
+        self._each("postprocess_maskoverlay", p, ppmo)
 
     def postprocess_image(self, p, pp):
         self._each("postprocess_image", p, pp)

@@ -82,6 +82,8 @@ opts = Options(
     return_mask=False,
     return_mask_composite=False,
     return_grid=False,
+    n_rows=-1,
+    grid_background_color="#ffffff",
     enable_pnginfo=True,
 )
 
