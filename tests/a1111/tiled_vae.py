@@ -17,8 +17,6 @@ untiled result; neither touches an input below the tile size.
 """
 import math
 
-import torch
-
 from modules.scripts import Script
 
 
