@@ -42,9 +42,9 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     A1111 runs `p.sample` once per batch (batch count), calling `sd_models.reload_model_weights()`
     before each: that leaves the model as it is, so IC-Light stays on for the next batches. Only where
     a hires checkpoint or a refiner changed the model does the next batch activate IC-Light again on the
-    model A1111 loaded back. IC-Light goes off at the end of the generation (`finish`, from
-    `postprocess`, which also runs after an interrupt), when sampling raises, and when `p` is closed
-    (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
+    model A1111 loaded back. IC-Light goes off after the last batch's sampling, at the end of the generation
+    (`finish`, from `postprocess`, which also runs after an interrupt), when sampling raises, and when `p`
+    is closed (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
     """
     original_sample, original_close = p.sample, p.close
 
@@ -52,10 +52,15 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     def sample(*args: Any, **kwargs: Any) -> Any:
         try:
             host.activate(job.model)
-            return original_sample(*args, **kwargs)
+            samples = original_sample(*args, **kwargs)
         except BaseException:
             host.deactivate()
             raise
+        if getattr(p, "iteration", 0) >= getattr(p, "n_iter", 1) - 1:
+            # The last batch's sampling (hires pass and refiner included) is over: off now, so that nothing is
+            # left on when decoding fails and A1111 neither runs `postprocess` nor closes `p` (an X/Y/Z cell).
+            host.deactivate()
+        return samples
 
     @functools.wraps(original_close)
     def close(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +69,24 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
 
     sample.iclight_takeover = close.iclight_takeover = True
     p.sample, p.close = sample, close
+    if job.light_maps and getattr(p, "image_mask", None) is None:
+        skip_picture_encode(p, host)
+
+
+def skip_picture_encode(p: Any, host: Host) -> None:
+    """img2img without an inpaint mask, starting from the light map: A1111's `p.init` encodes the picture
+    into `p.init_latent` (one VAE encode per image of the batch), which `before_sampling` replaces by the
+    light map's latent before anything reads it. The encode is skipped. With a mask (soft inpainting too)
+    or Light None the picture's latent is used and kept; overlays and colour correction use pixels."""
+    original_init = p.init
+
+    @functools.wraps(original_init)
+    def init(*args: Any, **kwargs: Any) -> Any:
+        with host.picture_not_encoded():
+            return original_init(*args, **kwargs)
+
+    init.iclight_takeover = True
+    p.init = init
 
 
 def finish(p: Any, host: Host) -> None:
