@@ -32,12 +32,13 @@ def random_unet(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     return unet.to(device, dtype)
 
 
-def write_random_fc_file(unet: torch.nn.Module, path: Path) -> None:
-    """Random offsets for every key, first conv widened to 8 inputs, diffusers names, fp16: as released."""
-    g = torch.Generator().manual_seed(1)
+def write_random_fc_file(unet: torch.nn.Module, path: Path, in_channels: int = 8) -> None:
+    """Random offsets for every key, first conv widened to `in_channels` inputs (8: fc, 12: fbc),
+    diffusers names, fp16: as released."""
+    g = torch.Generator().manual_seed(in_channels)
     ldm_to_diffusers = {v: k for k, v in diffusers_to_ldm().items()}
     tensors = {}
     for name, p in unet.named_parameters():
-        shape = (p.shape[0], 8, *p.shape[2:]) if name == FIRST_CONV_LDM else tuple(p.shape)
+        shape = (p.shape[0], in_channels, *p.shape[2:]) if name == FIRST_CONV_LDM else tuple(p.shape)
         tensors[ldm_to_diffusers[name]] = (torch.randn(shape, generator=g) * 0.01).half()
     save_file(tensors, str(path))

@@ -100,6 +100,7 @@ def reset_env() -> None:
     sd_unet.current_unet_option = None
     sd_unet.current_unet = None
     sd_models.checkpoints_list.clear()
+    sd_models.checkpoint_aliases.clear()
     sd_models.model_data.loaded_sd_models.clear()
     shared.opts.sd_model_checkpoint = None
     shared.opts.sd_checkpoints_limit = 1

@@ -140,3 +140,73 @@ def test_an_entry_is_held_for_one_unet_object_only(monkeypatch):
     del twin
     gc.collect()
     assert not cache.held_for(None), "an entry whose model is gone counts as held for 'no model'"
+
+
+class TwoFiles:
+    """An fc and an fbc source for one UNet, counting how often each file is read."""
+
+    def __init__(self, unet):
+        self.loads = {"fc": 0, "fbc": 0}
+        self.offsets = {v: offsets_from_tensors(v, random_offsets(unet, c, s)) for v, c, s in (("fc", 8, 1), ("fbc", 12, 2))}
+
+    def source(self, variant):
+        def load():
+            self.loads[variant] += 1
+            return self.offsets[variant]
+
+        return OffsetSource(f"iclight_sd15_{variant}.safetensors", f"content-{variant}", load)
+
+
+@pytest.mark.parametrize("copies, reads", [(1, 8), (2, 2)])
+def test_requests_alternating_fc_and_fbc_read_each_file_once_when_two_copies_are_kept(copies, reads):
+    unet = ldm_unet(seed=1)
+    files, cache = TwoFiles(unet), MergedWeightsCache(limit=lambda: copies)
+    for variant in ["fc", "fbc"] * 4:
+        activation(unet, files.source(variant), cache)
+    assert sum(files.loads.values()) == reads, f"{files.loads} file reads for 8 alternating requests, {copies} copies kept"
+    assert len(cache) == copies
+
+
+def test_the_least_recently_used_copy_is_released_first():
+    unet = ldm_unet(seed=1)
+    files, cache = TwoFiles(unet), MergedWeightsCache(limit=lambda: 2)
+    files.offsets["fcon"] = files.offsets["fc"]
+    files.loads["fcon"] = 0
+    for variant in ("fc", "fbc", "fc", "fcon"):  # fbc is the least recently used when fcon arrives
+        activation(unet, files.source(variant), cache)
+    activation(unet, files.source("fc"), cache)
+    assert files.loads == {"fc": 1, "fbc": 1, "fcon": 1}, "the most recently used copy was released"
+    activation(unet, files.source("fbc"), cache)
+    assert files.loads["fbc"] == 2 and len(cache) == 2
+
+
+def test_a_copy_that_would_not_fit_releases_the_others_first():
+    unet = ldm_unet(seed=1)
+    asked = []
+
+    def has_room(nbytes, device):
+        asked.append((nbytes, device.type))
+        return False
+
+    files, cache = TwoFiles(unet), MergedWeightsCache(limit=lambda: 4, has_room=has_room)
+    for variant in ("fc", "fbc", "fc"):
+        activation(unet, files.source(variant), cache)
+    assert len(cache) == 1 and files.loads == {"fc": 2, "fbc": 1}, "a copy was kept though memory said no"
+    unet_bytes = sum(p.numel() * p.element_size() for p in unet.parameters())
+    assert asked and all(a == (unet_bytes, "cpu") for a in asked), f"asked about {asked[:2]}, one UNet on the CPU expected"
+
+
+def test_cached_activation_samples_no_weight_until_one_is_written(monkeypatch):
+    unet, cache = ldm_unet(seed=1), MergedWeightsCache()
+    counting = Counting(unet, monkeypatch)
+    sampled = []
+    fingerprint = concat_unet.unet_fingerprint
+    monkeypatch.setattr(concat_unet, "unet_fingerprint", lambda u: sampled.append(1) or fingerprint(u))
+    for _ in range(3):
+        activation(unet, counting.source(), cache)
+    assert len(sampled) == 1, f"the checkpoint's weights were sampled {len(sampled)} times for 3 activations"
+    with torch.no_grad():
+        unet.middle_block[1].proj_in.weight.mul_(1.0)  # written in place, values unchanged
+    activation(unet, counting.source(), cache)
+    assert len(sampled) == 2, "a weight written in place did not make the cache look at the weights again"
+    assert counting.merges == 1, "same values: the cached copy should still be used"

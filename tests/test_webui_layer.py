@@ -266,10 +266,11 @@ def test_settings_are_registered_and_a_checkpoint_load_releases_the_cache(a1111)
 
     settings_script()
     script_callbacks.ui_settings_callback()
-    assert {merged_weights.CACHE_OPTION, merged_weights.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
+    assert {merged_weights.CACHE_OPTION, merged_weights.COPIES_OPTION, merged_weights.PLACEMENT_OPTION} <= set(shared.opts.data_labels)
+    assert shared.opts.data_labels[merged_weights.COPIES_OPTION].default == "Automatic"
     assert shared.opts.data_labels[merged_weights.PLACEMENT_OPTION].component_args["choices"] == [
         "Automatic", "Keep on GPU", "Park in RAM"]
-    for key in (merged_weights.CACHE_OPTION, merged_weights.PLACEMENT_OPTION):
+    for key in (merged_weights.CACHE_OPTION, merged_weights.COPIES_OPTION, merged_weights.PLACEMENT_OPTION):
         info = shared.opts.data_labels[key]
         # A1111 lists a section without a category_id under "Uncategorized"; "sd" is "Stable Diffusion".
         assert (info.section, info.category_id) == (("iclight", "IC-Light"), "sd"), f"{key} is not under Stable Diffusion"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ class Host(Protocol):
     def save_image(self, p: Any, image: Image.Image, index: int, infotext: str, suffix: str) -> None: ...
     def image_format(self) -> str: ...
     def picture_background(self) -> str: ...
+    def picture_not_encoded(self) -> ContextManager[None]: ...
 
 
 @dataclass

@@ -44,18 +44,26 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
     A1111 runs `p.sample` once per batch (batch count), calling `sd_models.reload_model_weights()`
     before each: that leaves the model as it is, so IC-Light stays on for the next batches. Only where
     a hires checkpoint or a refiner changed the model does the next batch activate IC-Light again on the
-    model A1111 loaded back. IC-Light goes off at the end of the generation (`finish`, from
-    `postprocess`, which also runs after an interrupt), when sampling raises, and when `p` is closed
-    (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
+    model A1111 loaded back. IC-Light goes off after the last batch's sampling, at the end of the generation
+    (`finish`, from `postprocess`, which also runs after an interrupt), when sampling raises, and when `p`
+    is closed (A1111 closes it whatever happened, also after an error between sampling and `postprocess`).
     `p.init`, which runs after every script's `process` hook, first refuses other extensions' settings
-    IC-Light cannot run with.
+    IC-Light cannot run with, and skips A1111's encode of the picture where nothing uses it.
     """
     original_init, original_sample, original_close = p.init, p.sample, p.close
+    # img2img without an inpaint mask, starting from the light map: A1111's `p.init` encodes the picture into
+    # `p.init_latent` (one VAE encode per image), which `before_sampling` replaces by the light map's latent
+    # before anything reads it. With a mask (soft inpainting too) or Light None the picture's latent is used;
+    # overlays and colour correction use pixels.
+    skip_picture_encode = bool(job.light_maps) and getattr(p, "image_mask", None) is None
 
     @functools.wraps(original_init)
     def init(*args: Any, **kwargs: Any) -> Any:
         refuse_unsupported(p)
-        return original_init(*args, **kwargs)
+        if not skip_picture_encode:
+            return original_init(*args, **kwargs)
+        with host.picture_not_encoded():
+            return original_init(*args, **kwargs)
 
     @functools.wraps(original_sample)
     def sample(*args: Any, **kwargs: Any) -> Any:
@@ -63,14 +71,18 @@ def take_over_sampling(p: Any, host: Host, job: IcLightJob) -> None:
             if not given_first_pass(p):
                 host.activate(job.model)
             samples = original_sample(*args, **kwargs)
-            if job.picture_latent is not None:
-                # After sampling `p.init_latent` is the picture's again: soft inpainting's `post_sample`
-                # compares the samples with it to paste the picture back where they barely differ.
-                p.init_latent = job.picture_latent
-            return samples
         except BaseException:
             host.deactivate()
             raise
+        if job.picture_latent is not None:
+            # After sampling `p.init_latent` is the picture's again: soft inpainting's `post_sample`
+            # compares the samples with it to paste the picture back where they barely differ.
+            p.init_latent = job.picture_latent
+        if getattr(p, "iteration", 0) >= getattr(p, "n_iter", 1) - 1:
+            # The last batch's sampling (hires pass and refiner included) is over: off now, so that nothing is
+            # left on when decoding fails and A1111 neither runs `postprocess` nor closes `p` (an X/Y/Z cell).
+            host.deactivate()
+        return samples
 
     @functools.wraps(original_close)
     def close(*args: Any, **kwargs: Any) -> Any:

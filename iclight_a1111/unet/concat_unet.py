@@ -17,13 +17,14 @@ import torch
 from torch.utils.hooks import RemovableHandle
 
 from .device_moves import DeviceMoves
+from .freed_memory import give_back_freed_memory
 from ..errors import IcLightError
 from .key_table import FIRST_CONV_LDM
 from .merge import merge_offsets
 from .merged_cache import MergedWeightsCache, MergeKey, unet_fingerprint
 from .offset_files import UNET_LATENT_CHANNELS, OffsetSource, validate_offsets
 from .sd_version import require_sd1_unet
-from .weight_swap import FIRST_CONV_MODULE, UnetBackup, patch_unet, unpatch_unet
+from .weight_swap import FIRST_CONV_MODULE, UnetBackup, parameter_slots, patch_unet, unpatch_unet
 
 # "keep": the checkpoint's weights stay where they are and the cached merged weights live beside them
 # (on the GPU: nothing moves per generation, one more UNet of VRAM). "park": the checkpoint's weights
@@ -72,7 +73,8 @@ class IcLightUnet(torch.nn.Module):
         if self.backup is not None:
             return
         unet = self.checkpoint.module
-        shapes = {name: p.shape for name, p in unet.named_parameters()}
+        slots = parameter_slots(unet)
+        shapes = {name: module._parameters[leaf].shape for name, (module, leaf) in slots.items()}
         require_sd1_unet(shapes)
         self.moves = DeviceMoves()
 
@@ -86,14 +88,15 @@ class IcLightUnet(torch.nn.Module):
             merged = merge()
         else:
             dtype = str(next(unet.parameters()).dtype)
-            key = MergeKey(unet_fingerprint(unet), self.source.identity, dtype, self.placement)
+            key = MergeKey(self.cache.fingerprint(unet, unet_fingerprint, slots), self.source.identity, dtype, self.placement)
             merged = self.cache.weights_for(key, unet, merge, self.placement == "park", self.moves)
         self.concat_channels = merged[FIRST_CONV_LDM].shape[1] - UNET_LATENT_CHANNELS
-        self.backup = patch_unet(unet, merged, self.placement == "park", self.moves)
+        self.backup = patch_unet(unet, merged, self.placement == "park", self.moves, slots)
         self.hook = unet.get_submodule(FIRST_CONV_MODULE).register_forward_pre_hook(self.append_concat)
 
     def deactivate(self) -> None:
-        """Unhook the first conv and the feeders, and give the checkpoint UNet back its own parameter objects."""
+        """Unhook the first conv and the feeders, and give the checkpoint UNet back its own parameter objects.
+        Should that raise (out of memory moving a parked weight back), calling it again finishes the restore."""
         for handles in self.feeders.values():
             for handle in handles:
                 handle.remove()
@@ -104,6 +107,8 @@ class IcLightUnet(torch.nn.Module):
         if self.backup is not None:
             unpatch_unet(self.checkpoint.module, self.backup, self.moves)
             self.backup = None
+            if self.cache is None:
+                give_back_freed_memory()  # the merged copy was this activation's alone
 
     @contextlib.contextmanager
     def concat_latents(self, latents: torch.Tensor) -> Iterator[None]:

@@ -21,7 +21,7 @@ class DeviceMoves:
     bytes: int = 0
 
     def to(self, tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-        if normalized(tensor.device) == normalized(device):
+        if tensor.device == device or normalized(tensor.device) == normalized(device):
             return tensor
         self.bytes += tensor.numel() * tensor.element_size()
         return tensor.to(device)

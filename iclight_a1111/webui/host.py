@@ -1,7 +1,8 @@
 """`generation.job.Host` on A1111: model files, sd_unet activation, the VAE, the sampler, saving."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -161,6 +162,22 @@ class A1111Host:
     def picture_background(self) -> str:
         """The colour A1111 flattens transparent img2img pictures on."""
         return shared.opts.img2img_background_color
+
+    @contextlib.contextmanager
+    def picture_not_encoded(self) -> Iterator[None]:
+        """Within the block (an img2img `p.init`), A1111's VAE encode of the picture (`images_tensor_to_samples`,
+        modules/processing.py ~1725, through `encode_first_stage`) gives zeros of the latent's shape, at once."""
+        sd_model = shared.sd_model
+        own = sd_model.__dict__.get("encode_first_stage")
+        channels = getattr(sd_model, "latent_channels", 4)
+        sd_model.encode_first_stage = lambda image: image.new_zeros(image.shape[0], channels, *(s // 8 for s in image.shape[2:]))
+        try:
+            yield
+        finally:
+            if own is None:
+                del sd_model.encode_first_stage
+            else:
+                sd_model.encode_first_stage = own
 
 
 def encode_images(images: Sequence[np.ndarray]) -> torch.Tensor:

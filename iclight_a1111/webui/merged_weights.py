@@ -7,13 +7,44 @@ import torch
 from modules import devices, shared
 
 from ..unet.concat_unet import Placement
+from ..unet.freed_memory import give_back_freed_memory
 from ..unet.merged_cache import MergedWeightsCache
 
 CACHE_OPTION = "iclight_cache_merged_weights"
+COPIES_OPTION = "iclight_merged_copies"
+COPIES_CHOICES = ["Automatic", "1", "2", "3", "4"]
+AUTOMATIC_COPIES = 4  # Automatic: as many as fit, at most this many (fc, fcon, fbc and one more)
 PLACEMENT_OPTION = "iclight_checkpoint_placement"
 PLACEMENT_CHOICES = {"Automatic": None, "Keep on GPU": "keep", "Park in RAM": "park"}
 VRAM_HEADROOM = 2 * 2**30  # left free for sampling at about 512x640 after a second UNet
-MERGED_WEIGHTS = MergedWeightsCache()
+RAM_HEADROOM = 4 * 2**30  # left free in RAM for a generation (decoding, the webui, the background remover)
+
+
+def copies_limit() -> int:
+    """How many merged copies may be kept: the setting, or with Automatic as many as fit."""
+    setting = str(shared.opts.data.get(COPIES_OPTION, "Automatic"))
+    return int(setting) if setting.isdigit() else AUTOMATIC_COPIES
+
+
+def has_room(nbytes: int, device: torch.device) -> bool:
+    """Whether one more copy of `nbytes` on `device` leaves a generation the memory it needs."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)  # torch's own free blocks
+        return free >= nbytes + VRAM_HEADROOM
+    return free_ram() >= nbytes + RAM_HEADROOM
+
+
+def free_ram() -> int:
+    """Bytes of RAM available to this process without swapping (0 when unknown: then one copy only)."""
+    try:
+        import psutil  # A1111 depends on it
+    except ImportError:
+        return 0
+    return psutil.virtual_memory().available
+
+
+MERGED_WEIGHTS = MergedWeightsCache(limit=copies_limit, has_room=has_room)
 
 
 def model_in_use() -> torch.nn.Module | None:
@@ -39,8 +70,8 @@ def second_unet_fits(unet: torch.nn.Module) -> bool:
     device = torch.device(devices.device)
     if device.type != "cuda":
         return True  # CPU, MPS: one memory for both
-    if MERGED_WEIGHTS.key is not None and MERGED_WEIGHTS.key.placement == "keep":
-        return True  # the merged weights already occupy their VRAM
+    if any(key.placement == "keep" for key in MERGED_WEIGHTS.entries):
+        return True  # merged weights already occupy VRAM, and make room for another copy when needed
     free, _ = torch.cuda.mem_get_info(device)
     return free >= sum(p.numel() * p.element_size() for p in unet.parameters()) + VRAM_HEADROOM
 
@@ -55,6 +86,8 @@ def on_cache_setting_changed() -> None:
 
 
 def release_merged_weights(*_: Any) -> None:
-    """Free the cached merged weights (the setting was turned off, or another checkpoint was loaded)."""
+    """Free the cached merged weights (a setting changed, or another checkpoint is loaded), and give
+    their memory back to the system."""
     MERGED_WEIGHTS.clear()
     devices.torch_gc()
+    give_back_freed_memory()

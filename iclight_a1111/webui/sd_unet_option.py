@@ -28,17 +28,39 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
     def deactivate(self, keep_merged_weights: bool = False) -> None:
         """Off, the checkpoint's own weights back. A1111 calls this (from `apply_unet("None")`) only
         before it loads other weights into the model (a refiner, a checkpoint switch): the merged copy
-        is released at once then, so it never sits in memory beside the weights being loaded."""
-        super().deactivate()
+        is released at once then, so it never sits in memory beside the weights being loaded.
+
+        A restore that fails (out of memory moving a weight back) is retried once with the merged copies
+        released; failing again it raises, and the rest of the restore stays to do (`restore_pending`)."""
+        try:
+            super().deactivate()
+        except Exception:
+            release_merged_weights()
+            try:
+                super().deactivate()
+            except Exception as e:
+                raise IcLightError(
+                    f"IC-Light could not give the checkpoint its own weights back ({e}). Until it can, this checkpoint "
+                    "is not used: free GPU memory (close other programs using it) and generate again, which retries; "
+                    "if it keeps failing, restart the webui."
+                ) from e
         if not keep_merged_weights:
             release_merged_weights()
 
+    @property
+    def restore_pending(self) -> bool:
+        """Off, but not all of the checkpoint's own weights are back where they were."""
+        return self.hook is None and self.backup is not None
+
     def is_active_for(self, model: ModelFile, unet: torch.nn.Module) -> bool:
         """Whether this is `model`'s IC-Light, active on `unet`."""
-        return self.backup is not None and self.option.model == model and self.checkpoint.module is unet
+        return self.hook is not None and self.option.model == model and self.checkpoint.module is unet
 
     def forward(self, x: torch.Tensor, timesteps: Any = None, context: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
         in_use = model_in_use()
+        if self.restore_pending:
+            deactivate_current()  # raises while the checkpoint cannot be restored: never run half merged
+            return in_use(x, timesteps, context, *args, **kwargs)
         if in_use is not self.checkpoint.module:
             # A1111 switched to an already-loaded checkpoint (refiner, hires checkpoint, sd_checkpoints_limit
             # > 1) without `apply_unet("None")`: IC-Light goes off its model and the model in use runs as it is.
@@ -90,10 +112,10 @@ def unet_label(model: ModelFile) -> str:
 
 
 def deactivate_current() -> None:
-    """IC-Light off, if it is the current SdUnet; its merged copy stays cached for the next generation."""
+    """IC-Light off, if it is the current SdUnet; its merged copy stays cached for the next generation.
+    When the checkpoint's weights cannot be restored it stays current, so that every use of the UNet
+    (`forward`) and every generation (`generation.sampling.start`) retries the restore or is refused."""
     unet = sd_unet.current_unet
     if isinstance(unet, IcLightSdUnet):
-        try:
-            unet.deactivate(keep_merged_weights=True)
-        finally:
-            sd_unet.current_unet_option, sd_unet.current_unet = None, None
+        unet.deactivate(keep_merged_weights=True)
+        sd_unet.current_unet_option, sd_unet.current_unet = None, None

@@ -1,8 +1,9 @@
 """Mirrors modules/processing.py (v1.10.1), the order and data flow an always-on script sees.
 
-- `process_images`: `scripts.before_process(p)`, the selected checkpoint loaded again if a refiner
-  or hires checkpoint left another one (`sd_models.reload_model_weights()`), `p.override_settings` applied to `shared.opts`
-  and restored in `finally`. A list `p.seed` gives each image its seed.
+- `process_images` (lines 819-862): `scripts.before_process(p)`, the selected checkpoint loaded again if a
+  refiner or hires checkpoint left another one (`sd_models.reload_model_weights()`) unless
+  `p.override_settings` names a known checkpoint, the overrides applied to `shared.opts` (a checkpoint one
+  loaded then: the X/Y/Z checkpoint axis and the API's `override_settings`) and restored in `finally`. A list `p.seed` gives each image its seed.
 - `process_images_inner` (lines 863-1080): the refiner's checkpoint looked up, `scripts.process(p)`,
   then `p.init(...)`, then `sd_unet.apply_unet()`; per batch (line 941): stop when interrupted,
   `sd_models.reload_model_weights()` (back to the selected checkpoint when a hires checkpoint or the
@@ -306,9 +307,13 @@ def process_images(p):
         p.scripts.before_process(p)
     stored = {k: getattr(shared.opts, k) for k in p.override_settings}
     try:
-        sd_models.reload_model_weights()
+        if sd_models.checkpoint_aliases.get(p.override_settings.get("sd_model_checkpoint")) is None:
+            p.override_settings.pop("sd_model_checkpoint", None)
+            sd_models.reload_model_weights()
         for k, v in p.override_settings.items():
             setattr(shared.opts, k, v)
+            if k == "sd_model_checkpoint":
+                sd_models.reload_model_weights()
         return process_images_inner(p)
     finally:
         if p.override_settings_restore_afterwards:

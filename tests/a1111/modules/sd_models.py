@@ -1,5 +1,6 @@
 """Mirrors modules/sd_models.py (v1.10.1): `CheckpointInfo` (line 56; the fields read: filename, title,
-model_name, short_title), the `checkpoints_list` registry and `get_closet_checkpoint_match` (line 183:
+model_name, short_title), the `checkpoints_list` and `checkpoint_aliases` registries (`register`, lines 102-105:
+title and model name as aliases here) and `get_closet_checkpoint_match` (line 183:
 exact title, then model name, then a title containing the search, shortest first), and the checkpoint
 switch: `SkipWritingToConfig` (line 350), `SdModelData.set_sd_model` (lines 703-715), `send_model_to_cpu` /
 `send_model_to_trash` (lines 738-765), `load_model` (lines 786-875: the old model trashed, the new one built, the
@@ -22,6 +23,7 @@ from typing import Any, Callable
 from modules import devices, script_callbacks, sd_unet, shared
 
 checkpoints_list = {}
+checkpoint_aliases = {}
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class CheckpointInfo:
 
     def register(self):
         checkpoints_list[self.title] = self
+        checkpoint_aliases.update({self.title: self, self.model_name: self})
         return self
 
 

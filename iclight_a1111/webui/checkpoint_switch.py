@@ -1,0 +1,50 @@
+"""Merged copies released before A1111 loads other weights, not after.
+
+A1111 tells extensions of a checkpoint switch only once the new weights are loaded (`model_loaded`
+callbacks, modules/sd_models.py ~868 and ~985). IC-Light is off by then (it goes off after each
+generation), so the `sd_unet.apply_unet("None")` before the load (~963) finds nothing to switch off,
+and a merged copy kept on the GPU would sit there beside the weights being loaded: on an 8 GB card an
+SD 1.5 -> SDXL switch runs out of memory. Every switch goes through `sd_models.reload_model_weights`
+(the checkpoint dropdown and the options API through the setting's onchange, `override_settings` and
+the X/Y/Z checkpoint axis through `process_images`, the X/Y/Z grid putting the checkpoint back, the
+refiner, a hires checkpoint), looked up on the module at each call: it is wrapped so that the copies
+are released first whenever it is about to load weights other than the loaded ones.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from modules import sd_models, shared
+
+from .merged_weights import MERGED_WEIGHTS, release_merged_weights
+
+WRAPPED = "iclight_releases_merged_weights_first"
+
+
+def install() -> None:
+    """Wrap `sd_models.reload_model_weights` (once)."""
+    original = sd_models.reload_model_weights
+    if getattr(original, WRAPPED, False):
+        return
+
+    @functools.wraps(original)
+    def reload_model_weights(sd_model: Any = None, info: Any = None, forced_reload: bool = False, *args: Any,
+                             **kwargs: Any) -> Any:
+        if len(MERGED_WEIGHTS) and loads_other_weights(sd_model, info, forced_reload):
+            release_merged_weights()
+        return original(sd_model, info, forced_reload, *args, **kwargs)
+
+    setattr(reload_model_weights, WRAPPED, True)
+    sd_models.reload_model_weights = reload_model_weights
+
+
+def loads_other_weights(sd_model: Any, info: Any, forced_reload: bool) -> bool:
+    """Whether `reload_model_weights(sd_model, info, forced_reload)` will put other weights in place of
+    the loaded ones: as its own first check (~944-955), the loaded model's file against the asked
+    checkpoint (`info`, else the selected one); an unknown selection loads a fallback."""
+    model = sd_model or sd_models.model_data.sd_model
+    if model is None or forced_reload:
+        return True
+    target = info or sd_models.checkpoint_aliases.get(shared.opts.sd_model_checkpoint)
+    return target is None or getattr(model, "sd_model_checkpoint", None) != target.filename
