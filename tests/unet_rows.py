@@ -45,6 +45,18 @@ def assert_each_row_has_its_own_latents(calls: list[torch.Tensor]) -> None:
             )
 
 
+def assert_each_subject_relit_as_alone(run, first, second, label: str) -> None:
+    """`run(images, seed)` relights a batch; subject i of [first, second] at seed 3 must come out as it does
+    alone at seed 3 + i, and the other subject must change the result (else the check proves nothing)."""
+    together = run([first, second], 3)
+    alone = [run([first], 3)[0], run([second], 4)[0]]
+    for i in range(2):
+        diff = (together[i] - alone[i]).abs().max().item()
+        assert diff < 1e-4, f"{label}: subject {i} relit in the batch differs from relit alone by {diff:.3g}"
+    other_subject = (run([second], 3)[0] - alone[0]).abs().max().item()
+    assert other_subject > 1e-2, f"another subject changes the result by only {other_subject:.3g}: the test proves nothing"
+
+
 def denoise_step(sampler, x, conds_list, cond, uncond, cfg=3.0):
     """One CFGDenoiser call of `sampler` at SIGMA (what a k-diffusion sampler step does)."""
     sigma = torch.full((x.shape[0],), SIGMA)
