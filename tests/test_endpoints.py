@@ -234,4 +234,4 @@ def test_an_oversized_image_in_alwayson_scripts_is_a_400(a1111, monkeypatch, key
     api.Api(app).add_api_route("/sdapi/v1/img2img", img2img_api, methods=["POST"])
     response = TestClient(app).post("/sdapi/v1/img2img")
     assert response.status_code == 400, response.text
-    assert f"IC-Light '{key}' is larger than PIL decodes" in response.json()["detail"], response.json()
+    assert f"IC-Light '{key}' is too large to decode safely" in response.json()["detail"], response.json()

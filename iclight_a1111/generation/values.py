@@ -117,7 +117,7 @@ def open_image(raw: bytes, name: str) -> Image.Image:
         image.load()
         return image
     except Image.DecompressionBombError:  # PIL's guard, at twice its own limit, found it first
-        raise IcLightError(size_refusal(name, "larger than PIL decodes")) from None
+        raise IcLightError(size_refusal(name, "too large to decode safely")) from None
     except (UnidentifiedImageError, OSError):
         raise IcLightError(f"IC-Light '{name}': the data is not an image (PNG, JPEG or WebP expected).") from None
 
