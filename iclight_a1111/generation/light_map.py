@@ -14,6 +14,7 @@ from ..images.resize_modes import REFERENCE, Layout
 from ..images.vae_encoding import composite_on_grey
 from .job import IcLightJob
 
+
 def flatten(image: np.ndarray) -> np.ndarray:
     """RGB as is; RGBA composited over grey by its alpha, as the reference does."""
     if image.shape[2] == 4:

@@ -25,6 +25,7 @@ from .params import PARAMS_BY_KEY
 from .sampling import release, refuse_generation, repeated_on_copy, take_over_sampling
 from .values import coerce, values_from_args
 
+
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
     """The `process` hook: check everything, prepare the job and take over `p.sample`.
 

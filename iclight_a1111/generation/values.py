@@ -20,6 +20,7 @@ from .params import PARAMS, PARAMS_BY_KEY, Param, defaults
 # X/Y/Z plot has drawn a grid (it sets `Image.MAX_IMAGE_PIXELS = None`).
 MAX_IMAGE_PIXELS = 8192 * 8192
 
+
 def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
     """Script args (positional in schema order, or a single dict of named keys) -> checked values."""
     if args and isinstance(args[0], Mapping):
