@@ -80,7 +80,7 @@ def main() -> None:
         dtype = bench.x.dtype
         e2e = end_to_end(bench.unet, bench.forward, iclight, bench.device, dtype, args) if bench.device.type == "cuda" or args.e2e else None
         figures["identical"] = fingerprint(bench.unet) == before
-        figures.update(measurements.reference_approaches(bench, args.runs))
+        figures.update(measurements.reference_approaches(bench, iclight, cache, args.runs))
         report.print_times(figures)
         report.print_memory(figures, bench.device.type)
         report.print_moves(figures, 3 * args.runs + 6, bench.device.type)

@@ -59,7 +59,8 @@ class IcLightJob:
     pictures: list[np.ndarray] = field(default_factory=list)  # what the user gave, as A1111 sees it (RGB)
     light_maps: list[np.ndarray] = field(default_factory=list)  # img2img fc: one, or one per subject
     background: np.ndarray | None = None
-    latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)  # concat latents per latent size
+    light_latents: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)  # the light maps' per size
     picture_latent: torch.Tensor | None = None  # img2img with a mask: A1111's latent of the user's picture
     hires_checkpoint: tuple[str, str | None] | None = None  # (title, family) of another hires checkpoint
     results: list[ResultRecord] = field(default_factory=list)
@@ -72,16 +73,25 @@ class IcLightJob:
         """The subjects as the model sees them: composited over grey by their alpha."""
         return [i if a is None else composite_on_grey(i, a) for i, a in zip(self.inputs, self.alphas)]
 
-    def concat_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor]) -> torch.Tensor:
-        """Foreground (then background) latents for a pass at this latent size, encoded once."""
-        if (height, width) not in self.latents:
-            w, h = width * 8, height * 8
+    def pass_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor],
+                     light: bool = False) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """For a pass at this latent size: the light maps' latents (with `light`; else None) and the
+        concat latents, foreground then background, each encoded once per generation and size.
+
+        The light maps, the subjects and the background each go through the VAE in a call of their
+        own: one call for all would change the latents in their last bits (a batched convolution
+        rounds differently) and cost as much."""
+        size = (height, width)
+        w, h = width * 8, height * 8
+        if light and size not in self.light_latents:
+            self.light_latents[size] = encode([self.layout.fit(m, w, h) for m in self.light_maps])
+        if size not in self.latents:
             parts = [encode([self.layout.fit(s, w, h) for s in self.subjects])]
             if self.model.variant == "fbc":
                 background = encode(self.background_images(w, h))
                 parts.append(background.expand(parts[0].shape[0], -1, -1, -1))
-            self.latents[(height, width)] = torch.cat(parts, dim=1)
-        return self.latents[(height, width)]
+            self.latents[size] = torch.cat(parts, dim=1)
+        return self.light_latents[size] if light else None, self.latents[size]
 
     def background_images(self, width: int, height: int) -> list[np.ndarray]:
         """The fbc background condition: one for all subjects, or (from the pictures) one per subject."""

@@ -139,10 +139,10 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
         if is_hr_pass:
             host.activate(job.model)  # nothing to do on the same checkpoint; merged onto another SD 1.x one
         height, width = x.shape[-2:]
-        if job.light_maps and not is_hr_pass:
-            # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
-            # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
-            light = host.encode([job.layout.fit(m, width * 8, height * 8) for m in job.light_maps])
+        # A1111 encodes init images with `/127.5 - 1` and a posterior sample; the reference uses
+        # `/127 - 1` and the mode. Sampling reads `p.init_latent` after this hook.
+        light, concat = job.pass_latents(height, width, host.encode, light=bool(job.light_maps) and not is_hr_pass)
+        if light is not None:
             light = light.expand(x.shape[0], -1, -1, -1).to(x) if light.shape[0] == 1 else light.to(x)
             mask = getattr(p, "mask", None)
             if mask is not None:
@@ -153,7 +153,7 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
                 job.picture_latent = job.picture_latent if job.picture_latent is not None else p.init_latent
                 light = torch.where(mask > 0, job.picture_latent, light)
             p.init_latent = light
-        host.route(p.sampler, job.concat_latents(height, width, host.encode))
+        host.route(p.sampler, concat)
     except Exception as e:
         fail_sampling(p.sampler, e)
 

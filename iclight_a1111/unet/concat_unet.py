@@ -74,15 +74,19 @@ class IcLightUnet(torch.nn.Module):
             return
         unet = self.checkpoint.module
         slots = parameter_slots(unet)
-        shapes = {name: module._parameters[leaf].shape for name, (module, leaf) in slots.items()}
-        require_sd1_unet(shapes)
         self.moves = DeviceMoves()
 
         def merge() -> dict[str, torch.Tensor]:
+            # Checked here only: a cached entry's key holds the names and shapes of the UNet it was made for.
+            shapes = {name: module._parameters[leaf].shape for name, (module, leaf) in slots.items()}
+            require_sd1_unet(shapes)
             offsets = self.source.load()
             validate_offsets(offsets, shapes)
             # Parked, the merge happens in RAM: VRAM never holds the merged and the checkpoint UNet at once.
-            return merge_offsets(unet, offsets, "cpu" if self.placement == "park" else None, moves=self.moves)
+            # There, with CUDA, the cache copies it into pinned memory: no arena to hold a second copy meanwhile.
+            parked = self.placement == "park"
+            return merge_offsets(unet, offsets, "cpu" if parked else None, moves=self.moves,
+                                 arena=not (parked and torch.cuda.is_available()))
 
         if self.cache is None:
             merged = merge()

@@ -58,7 +58,9 @@ def patch_unet(unet: torch.nn.Module, merged: Mapping[str, torch.Tensor], park: 
             if module not in backup.lora_states:
                 backup.lora_states[module] = suspend_lora(module)
             original = module._parameters[leaf]
-            replacement = torch.nn.Parameter(moves.to(tensor, original.device), requires_grad=False)
+            replacement = moves.to(tensor, original.device)
+            if not isinstance(replacement, torch.nn.Parameter):  # merged parameters are put in as they are
+                replacement = torch.nn.Parameter(replacement, requires_grad=False)
             backup.parameters[name] = original
             module._parameters[leaf] = replacement
             if park:
