@@ -127,7 +127,6 @@ def reference_approaches(bench: Bench, iclight: IcLightUnet, cache: MergedWeight
         first += timed(iclight.activate, 1, device, before=cache.clear, after=iclight.deactivate)
         bare += timed(lambda: add_in_place(offsets), 1, device)
         bare_converted += timed(lambda: add_in_place(converted), 1, device)
-    del converted
     reset_peak_rss()
     full_copy = timed(full_copy_merge, runs, device)
     full_copy_peak = memory_mib("VmHWM")

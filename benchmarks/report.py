@@ -21,8 +21,8 @@ def print_times(f: dict[str, Any]) -> None:
     print(f"                        IC-Light {summary(f['iclight_steps'])}   ratio {step_ratio:.3f} ({verdict(step_ratio, 1.02)})")
     print(f"2. first activation     IC-Light {summary(f['first'])}   (read file + convert + check + merge + swap in)")
     print(f"                        bare add {summary(f['bare'])}   ratio {first_ratio:.2f} ({verdict(first_ratio, 1.2)})")
-    print(f"                        (bare add: param.add_(offset) in place, the file's offsets already in RAM, alternating "
-          f"with the first activations)")
+    print("                        (bare add: param.add_(offset) in place, the file's offsets already in RAM, alternating "
+          "with the first activations)")
     print(f"                        bare add of offsets already in the UNet's dtype {summary(f['bare_converted'])}   "
           f"ratio {med(f['first']) / med(f['bare_converted']):.2f} (no file read, no conversion: below the floor)")
     print(f"3. cached re-activation IC-Light {summary(f['cached'])}   {cached_pct:.2f}% of first ({verdict(cached_pct, 1, '%')})")
