@@ -18,7 +18,7 @@ def print_times(f: dict[str, Any]) -> None:
     cached_pct = 100 * med(f["cached"]) / med(f["first"])
     print()
     print(f"1. per-step UNet time   plain    {summary(f['plain_steps'])}")
-    print(f"                        IC-Light {summary(f['iclight_steps'])}   ratio {step_ratio:.3f} ({verdict(step_ratio, 1.02)})")
+    print(f"                        IC-Light {summary(f['iclight_steps'])}   ratio {step_ratio:.3f} ({verdict(step_ratio, 1.02, decimals=3)})")
     print(f"2. first activation     IC-Light {summary(f['first'])}   (read file + convert + check + merge + swap in)")
     print(f"                        bare add {summary(f['bare'])}   ratio {first_ratio:.2f} ({verdict(first_ratio, 1.2)})")
     print("                        (bare add: param.add_(offset) in place, the file's offsets already in RAM, alternating "
@@ -75,7 +75,7 @@ def print_end_to_end(e2e: Any, args: argparse.Namespace) -> None:
         return
     (plain_s, plain_mem), (relit_s, relit_mem) = e2e
     print(f"8. end-to-end sampling {args.e2e_steps} steps at {E2E_SIZE[0]}x{E2E_SIZE[1]} (CFG batch 2): plain "
-          f"{plain_s:.2f} s, IC-Light {relit_s:.2f} s, ratio {relit_s / plain_s:.3f} ({verdict(relit_s / plain_s, 1.05)})")
+          f"{plain_s:.2f} s, IC-Light {relit_s:.2f} s, ratio {relit_s / plain_s:.3f} ({verdict(relit_s / plain_s, 1.05, decimals=3)})")
     if plain_mem is not None:
         print(f"                        peak VRAM: plain {plain_mem:.0f} MiB, IC-Light {relit_mem:.0f} MiB")
 

@@ -49,6 +49,7 @@ def reset_peak_rss() -> None:
         pass
 
 
-def verdict(value: float, target: float, unit: str = "") -> str:
-    met = "met" if value <= target else f"missed by {value / target:.2f}x"
+def verdict(value: float, target: float, unit: str = "", decimals: int = 2) -> str:
+    """Whether `value`, as printed with `decimals`, is within `target`."""
+    met = "met" if round(value, decimals) <= target else f"missed by {value / target:.2f}x"
     return f"target <= {target:g}{unit}: {met}"
