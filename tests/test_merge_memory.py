@@ -13,7 +13,7 @@ from iclight_a1111.unet.weight_arena import HUGE_PAGES
 from tiny_models import ldm_unet, random_offsets
 
 linux_only = pytest.mark.skipif(not (HUGE_PAGES and sys.platform.startswith("linux")), reason="reads /proc/self/smaps")
-BITS = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
+BITS = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float8_e4m3fn: torch.int8}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def float32_sum(base, offset, dtype):
 
 
 @pytest.mark.parametrize("file_dtype", [torch.float16, torch.bfloat16, torch.float32])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float8_e4m3fn])  # fp8: A1111's FP8 weight
 @pytest.mark.parametrize("arena", [True, False])
 def test_merged_weights_have_the_bits_of_a_float32_sum(unet, file_dtype, dtype, arena):
     offsets = offsets_with_signed_zeros(unet, 12, file_dtype)

@@ -15,6 +15,7 @@ import torch
 
 ALIGNMENT = 64  # bytes: every tensor starts on a cache line, as the C allocator would place it
 HUGE_PAGES = hasattr(mmap, "MADV_HUGEPAGE")  # Linux; elsewhere torch's own allocator serves the copy
+ARENA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def aligned(nbytes: int) -> int:
@@ -43,8 +44,9 @@ class WeightArena:
 
 
 def arena_for(shapes: Iterable[tuple[int, ...]], dtype: torch.dtype) -> WeightArena | None:
-    """An arena holding a tensor of `dtype` for each shape, or None where there are no huge pages."""
-    if not HUGE_PAGES:
+    """An arena holding a tensor of `dtype` for each shape, or None where there are no huge pages (or
+    for a dtype outside the usual weight types, such as A1111's FP8 weights)."""
+    if not HUGE_PAGES or dtype not in ARENA_DTYPES:
         return None
     itemsize = torch.empty((), dtype=dtype).element_size()
     return WeightArena(sum(aligned(math.prod(shape) * itemsize) for shape in shapes))
