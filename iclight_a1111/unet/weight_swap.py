@@ -1,7 +1,7 @@
 """Put merged IC-Light weights into a UNet and take them out again, exactly, wherever each part is.
 
-Patching replaces each `Parameter` object of the UNet by a new one holding the merged tensor, placed
-on the device of the parameter it replaces, and keeps the original objects aside (in RAM when
+Patching replaces each `Parameter` object of the UNet by the merged one (a new one where it must move
+to the device of the parameter it replaces), and keeps the original objects aside (in RAM when
 parked). Unpatching puts those very objects back, each on the device its replacement is on at that
 moment: `--medvram`/`--lowvram` hooks move modules during a generation, and must find them where
 they left them. The checkpoint's values are never written to, so restoring is exact.
