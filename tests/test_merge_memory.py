@@ -1,6 +1,7 @@
 """A merged copy: the same bits as a float32 sum, laid out in RAM in one mapping on huge pages,
 given back to the system as soon as it is released."""
 import gc
+import mmap
 import re
 import sys
 
@@ -88,3 +89,17 @@ def test_a_released_copy_is_unmapped_at_once(unet):
     gc.collect()
     after = mapping_of(address)
     assert after is None or after[:2] != (start, end), "the released copy's memory is still mapped"
+
+
+@linux_only
+def test_a_kernel_refusing_huge_pages_still_gets_the_same_merged_copy(unet, monkeypatch):
+    """Kernels built without transparent huge pages answer the advice with EINVAL; the copy is then
+    made on ordinary pages, with the same values."""
+    offsets = offsets_from_tensors("x", random_offsets(unet, 8, seed=5))
+    want = merge_offsets(unet, offsets, arena=False)
+    monkeypatch.setattr(mmap, "MADV_HUGEPAGE", -1)  # no such advice: the kernel answers EINVAL
+    with pytest.raises(OSError):
+        mmap.mmap(-1, 4096).madvise(mmap.MADV_HUGEPAGE)
+    got = merge_offsets(unet, offsets)
+    for name, tensor in want.items():
+        assert torch.equal(got[name], tensor), f"{name}: the copy made without huge pages differs"

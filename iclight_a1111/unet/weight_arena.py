@@ -27,7 +27,10 @@ class WeightArena:
 
     def __init__(self, nbytes: int) -> None:
         self.mapping = mmap.mmap(-1, max(nbytes, ALIGNMENT), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self.mapping.madvise(mmap.MADV_HUGEPAGE)
+        try:
+            self.mapping.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:  # a kernel built without transparent huge pages: 4 KiB pages, slower to fill
+            pass
         self.used = 0
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
