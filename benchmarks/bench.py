@@ -20,7 +20,7 @@ import torch
 
 from iclight_a1111.unet.merged_cache import MergedWeightsCache
 
-from . import measurements, report, traffic
+from . import measurements, page_locking, report, traffic
 from .random_models import fingerprint, random_unet, write_random_fc_file
 from .sampling_runs import E2E_STEPS, end_to_end
 from .timing import memory_mib
@@ -72,6 +72,7 @@ def main() -> None:
         figures.update(measurements.steps(bench, iclight, args.runs))
         figures.update(measurements.device_moves(bench, cache))
         cache.clear()
+        figures.update(page_locking.parked_copy_locking(bench))
         figures.update(traffic.generation_memory(bench))
         figures.update(traffic.alternating_requests(bench, workdir))
         iclight = bench.iclight(cache)
@@ -86,6 +87,7 @@ def main() -> None:
         report.print_moves(figures, 3 * args.runs + 6, bench.device.type)
         report.print_end_to_end(e2e, args)
         report.print_traffic(figures)
+        page_locking.print_locking(figures)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -12,6 +12,7 @@ from iclight_a1111.unet.concat_unet import CheckpointUnet, IcLightUnet
 from iclight_a1111.unet.key_table import FIRST_CONV_LDM, to_ldm_keys
 from iclight_a1111.unet.merged_cache import MergedWeightsCache
 from iclight_a1111.unet.offset_files import file_source
+from iclight_a1111.unet.page_lock import PageLock
 
 from .sampling_runs import generation_cycles
 from .timing import memory_mib, reset_peak_rss, timed
@@ -33,8 +34,9 @@ class Bench:
     def plain_step(self) -> Any:
         return self.forward(self.unet, self.x, self.t, self.context)
 
-    def iclight(self, cache: MergedWeightsCache, placement: str = "keep") -> IcLightUnet:
-        return IcLightUnet(CheckpointUnet(self.unet, self.forward), file_source(self.path), placement=placement, cache=cache)
+    def iclight(self, cache: MergedWeightsCache, placement: str = "keep", page_lock: PageLock | None = None) -> IcLightUnet:
+        return IcLightUnet(CheckpointUnet(self.unet, self.forward), file_source(self.path), placement=placement, cache=cache,
+                           page_lock=page_lock)
 
 
 def cuda_peak_mib(device: torch.device) -> float | None:

@@ -8,7 +8,7 @@ from iclight_a1111.generation.params import PARAMS
 from iclight_a1111.webui.host import A1111Host
 from iclight_a1111.webui.model_folders import model_files
 from iclight_a1111.webui.panel import Panel, remember_component
-from iclight_a1111.webui.paste_fields import PastedField
+from iclight_a1111.webui.paste_fields import PastedField, complete_pasted_params
 from iclight_a1111.webui.xyz_axes import axis_specs
 
 HOST = A1111Host()
@@ -80,3 +80,4 @@ def add_xyz_axes() -> None:
 script_callbacks.on_before_ui(add_xyz_axes)
 script_callbacks.on_after_component(remember_component)
 script_callbacks.on_image_grid(flatten_transparent_results)
+script_callbacks.on_infotext_pasted(complete_pasted_params)

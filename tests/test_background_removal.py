@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from iclight_a1111.images.background_removal import RmbgNet, feed_size, load_rmbg, predict_alpha
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import ModelFileFault
 from iclight_a1111.images.vae_encoding import composite_on_grey, resize_and_center_crop
 
 LAYOUT = Path(__file__).parent / "data" / "rmbg14_layout.tsv"
@@ -55,7 +55,7 @@ def test_released_layout_file_loads_strictly(rmbg_file):
 def test_file_of_another_model_is_refused(tmp_path):
     path = tmp_path / "model.safetensors"
     save_file({"conv_in.weight": torch.zeros(64, 3, 3, 3)}, str(path))
-    with pytest.raises(IcLightError, match="is not the RMBG-1.4 background removal model"):
+    with pytest.raises(ModelFileFault, match="is not the RMBG-1.4 background removal model"):
         load_rmbg(path)
 
 

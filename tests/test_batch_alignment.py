@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from iclight_a1111.webui import host as webui_host
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import IcLightFault
 
 SIGMA = 2.0
 CFG = 3.0
@@ -136,7 +136,7 @@ def test_hires_pass_without_latents_at_its_size_is_refused(a1111, opts):
     activate(a1111, "fc")
     x, conds_list, cond, uncond, _ = make_batch([1, 1], size=16)
     low_res = torch.randn(2, 4, 8, 8)
-    with pytest.raises(IcLightError, match=r"encoded for a 64x64 image but this sampling pass works at 128x128"):
+    with pytest.raises(IcLightFault, match=r"encoded for a 64x64 image but this sampling pass works at 128x128"):
         denoise(a1111, x, conds_list, cond, uncond, low_res)
     hires = torch.randn(2, 4, 16, 16)
     out = denoise(a1111, x, conds_list, cond, uncond, hires)
@@ -146,13 +146,13 @@ def test_hires_pass_without_latents_at_its_size_is_refused(a1111, opts):
 def test_latents_for_another_batch_size_are_refused(a1111, opts):
     activate(a1111, "fc")
     x, conds_list, cond, uncond, latents = make_batch([1, 1, 1])
-    with pytest.raises(IcLightError, match="latents for 2 images but the batch has 3"):
+    with pytest.raises(IcLightFault, match="latents for 2 images but the batch has 3"):
         denoise(a1111, x, conds_list, cond, uncond, latents[:2])
 
 
 def test_unet_called_without_routed_latents_raises_instead_of_generating(a1111):
     unet = activate(a1111, "fc")
     x = torch.randn(1, 4, 8, 8)
-    with pytest.raises(IcLightError, match="called without foreground latents"):
+    with pytest.raises(IcLightFault, match="called without foreground latents"):
         a1111.sd_model.apply_model(x, torch.tensor([500]), {"c_crossattn": [torch.randn(1, 77, 768)]})
     assert unet.backup is not None

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from iclight_a1111.unet.concat_unet import CheckpointUnet, IcLightUnet
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import IcLightError, ModelFileFault
 from iclight_a1111.unet.offset_files import offsets_from_tensors
 from tiny_models import LDM_UNET_FORWARD, ldm_unet, memory_source, parameter_fingerprint, random_offsets
 
@@ -230,6 +230,6 @@ def test_offsets_that_do_not_fit_are_refused_before_anything_changes(a1111, tmp_
     tensors["out.2.weight"] = torch.zeros(4, 32, 1, 1, dtype=torch.float16)
     write_offsets(a1111.model_dir / "iclight_sd15_fc.safetensors", tensors, "diffusers")
     before = parameter_fingerprint(a1111.unet)
-    with pytest.raises(IcLightError, match=r"does not fit.*wrong shapes: out\.2\.weight"):
+    with pytest.raises(ModelFileFault, match=r"does not fit.*wrong shapes: out\.2\.weight"):
         a1111.activate("fc")
     assert parameter_fingerprint(a1111.unet) == before

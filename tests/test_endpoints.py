@@ -36,10 +36,10 @@ def png_declaring(width, height):
     return base64.b64encode(data).decode()
 
 
-def webui_app(monkeypatch, api=True, api_auth=None, nowebui=False):
+def webui_app(monkeypatch, api=True, api_auth=None, nowebui=False, routes=()):
     """A FastAPI app as webui.py (v1.10.1, 108-119) builds it: A1111's `Api` (its error handler and, with
-    `--api-auth`, its authentication; one of its routes stands for all) when `--api` is given, then the
-    `app_started` callbacks."""
+    `--api-auth`, its authentication; one of its routes, and `routes` (path, function) given, stand for
+    all) when `--api` is given, then the `app_started` callbacks."""
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from modules import script_callbacks, shared
@@ -50,7 +50,10 @@ def webui_app(monkeypatch, api=True, api_auth=None, nowebui=False):
     script_module("iclight_api")  # registers its app_started callback, as A1111's script loader would
     app = FastAPI()
     if api or nowebui:
-        Api(app).add_api_route("/sdapi/v1/progress", lambda: {"progress": 0}, methods=["GET"])
+        api = Api(app)
+        api.add_api_route("/sdapi/v1/progress", lambda: {"progress": 0}, methods=["GET"])
+        for path, function in routes:
+            api.add_api_route(path, function, methods=["POST"])
     script_callbacks.app_started_callback(None, app)
     assert not script_callbacks.reported_errors, script_callbacks.reported_errors
     return TestClient(app)
@@ -121,6 +124,29 @@ def test_light_map_is_what_the_generation_encodes(a1111, client, monkeypatch):
         "the endpoint's light map differs from the one the generation encoded"
 
 
+@pytest.mark.parametrize("resize_mode", [0, 1, 2, 3])
+def test_a_custom_light_map_is_laid_out_by_the_resize_mode_as_the_generation_lays_it_out(a1111, client, monkeypatch,
+                                                                                        resize_mode):
+    from modules import processing
+
+    from iclight_a1111.webui import host as webui_host
+
+    custom = encode_png(subject(48, seed=2)[:, :30])  # 30x48: another aspect than the 128x64 output
+    settings = {"light": "Custom", "light_map": custom}
+    body = {**settings, "width": 128, "height": 64, **({"resize_mode": resize_mode} if resize_mode else {})}
+    response = client.post("/iclight/v1/light-map", json=body)
+    assert response.status_code == 200, response.text
+    served = decode_png(response.json()["image"])
+    encoded = []
+    encode = webui_host.encode_images
+    monkeypatch.setattr(webui_host, "encode_images", lambda images: encoded.append(list(images)) or encode(images))
+    p = img2img([settings], [pil(subject(64))], steps=2, denoising_strength=0.9, width=128, height=64,
+                resize_mode=resize_mode)
+    processing.process_images(p)
+    assert any(np.array_equal(i, served) for batch in encoded for i in batch), \
+        f"resize mode {resize_mode}: the endpoint's light map differs from the one the generation encoded"
+
+
 def test_light_map_of_a_preset_has_the_requested_size(client):
     from iclight_a1111.images.light_maps import fc_light_map
 
@@ -134,8 +160,9 @@ def test_light_map_of_a_preset_has_the_requested_size(client):
     ({"light": "Placed", "lights": [{"x": 0.5, "y": 0.5, "radius": 0}]}, "light 1: 'radius' must be positive"),
     ({"light": "Sideways"}, "'light' must be one of"),
     ({"light": "None"}, "there is no light map"),
-    ({"light": "Left", "width": 0}, "'width' must be a whole number of pixels within 8..4096"),
+    ({"light": "Left", "width": 0}, "'width' must be a whole number of pixels within 8..2048"),
     ({"light": "Left", "strength": 2}, r"Unknown light map argument\(s\): strength"),
+    ({"light": "Left", "resize_mode": 4}, "'resize_mode' must be an img2img resize mode within 0..3"),
     ({"light": "Custom"}, "no light map was given"),
 ])
 def test_light_map_refusals_are_400_with_the_generation_message(client, body, message):
@@ -199,27 +226,27 @@ def test_a_refused_generation_through_sdapi_is_a_400_with_its_message_and_no_tra
 
 
 @pytest.mark.parametrize("width,height", [(8193, 8192), (13000, 13000), (20000, 20000)])
-def test_an_image_above_the_size_limit_is_refused_with_400_before_decoding(client, width, height):
+def test_an_image_above_the_size_limit_is_refused_with_413_before_decoding(client, width, height):
     """13000x13000 is under PIL's own refusal (which answered 500 for 20000x20000) and was decoded."""
     import time
 
     started = time.perf_counter()
     response = client.post("/iclight/v1/remove-background", json={"image": png_declaring(width, height)})
-    assert response.status_code == 400, response.text
+    assert response.status_code == 413, response.text
     assert "at most 67.1 megapixels (8192x8192)" in response.json()["detail"], response.json()
     assert time.perf_counter() - started < 2, "the image was decoded before it was refused"
     light_map = client.post("/iclight/v1/light-map", json={"light": "Custom", "light_map": png_declaring(width, height)})
-    assert light_map.status_code == 400 and "megapixels" in light_map.json()["detail"], light_map.text
+    assert light_map.status_code == 413 and "megapixels" in light_map.json()["detail"], light_map.text
 
 
 def test_an_image_at_the_size_limit_is_read_up_to_its_pixels(client):
     response = client.post("/iclight/v1/remove-background", json={"image": png_declaring(8192, 8192)})
-    assert response.status_code == 400 and "not an image" in response.json()["detail"], \
+    assert response.status_code == 400 and "not a readable PNG image" in response.json()["detail"], \
         "an image of exactly 8192x8192 is refused by size"
 
 
 @pytest.mark.parametrize("key,args", [("light_map", {"light": "Custom"}), ("background", {"model": "iclight_sd15_fbc.safetensors"})])
-def test_an_oversized_image_in_alwayson_scripts_is_a_400(a1111, monkeypatch, key, args):
+def test_an_oversized_image_in_alwayson_scripts_is_a_413(a1111, monkeypatch, key, args):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from modules import processing
@@ -233,5 +260,5 @@ def test_an_oversized_image_in_alwayson_scripts_is_a_400(a1111, monkeypatch, key
     app = FastAPI()
     api.Api(app).add_api_route("/sdapi/v1/img2img", img2img_api, methods=["POST"])
     response = TestClient(app).post("/sdapi/v1/img2img")
-    assert response.status_code == 400, response.text
+    assert response.status_code == 413, response.text
     assert f"IC-Light '{key}' is too large to decode safely" in response.json()["detail"], response.json()

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from generation_harness import img2img, pil, subject, txt2img
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import IcLightFault, Refusal
 from tiny_models import parameter_fingerprint, random_offsets, write_offsets
 
 
@@ -34,8 +34,12 @@ def fbc_without_background(a1111):
 
 
 def corrupt_upload(a1111):
-    not_an_image = base64.b64encode(b"GIF89a but not really an image").decode()
+    not_an_image = base64.b64encode(b"\x89PNG\r\n\x1a\n but not really an image").decode()
     return txt2img([{"enabled": True, "foreground": not_an_image}])
+
+
+def gif_upload(a1111):
+    return txt2img([{"enabled": True, "foreground": base64.b64encode(b"GIF89a and the rest of a GIF").decode()}])
 
 
 def invalid_base64(a1111):
@@ -117,6 +121,7 @@ def inpaint_only_masked(a1111):
     return img2img([{"enabled": True}], [pil(subject())], mask=mask, inpaint_full_res=True)
 
 
+# What each refusal says, and its HTTP status: 4xx the request's fault, 5xx the server's.
 CASES = {
     "no model file (offline)": (no_model_files, r"Could not download iclight_sd15_fc\.safetensors.*"
                                 r"https://huggingface\.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fc\.safetensors.*ic-light"),
@@ -124,7 +129,8 @@ CASES = {
     "txt2img without foreground": (txt2img_without_foreground, "needs a foreground"),
     "img2img without subject": (img2img_without_subject, "needs a subject"),
     "fbc without background": (fbc_without_background, "fbc IC-Light model needs a background"),
-    "corrupt upload": (corrupt_upload, "'foreground': the data is not an image"),
+    "corrupt upload": (corrupt_upload, "'foreground': the data is not a readable PNG image"),
+    "GIF upload": (gif_upload, "'foreground' is in GIF format; only PNG, JPEG or WebP images are accepted"),
     "invalid base64": (invalid_base64, "'foreground': the string is not valid base64"),
     "SDXL checkpoint": (sdxl_checkpoint, r"SD 1\.x checkpoints only \(this one is an SDXL checkpoint\)"),
     "model with wrong keys": (model_with_wrong_keys, r"'broken_relight\.safetensors' does not have the keys of an SD 1\.x UNet"),
@@ -150,6 +156,10 @@ CASES = {
 }
 
 
+STATUS = {"no model file (offline)": 502, "model with wrong keys": 500, "model failing validation": 500,
+          "a pickle model file selected": 500, "background removal without its model (offline)": 502}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_refusal_reaches_the_caller_and_changes_nothing(a1111, case):
     from modules import processing, scripts, sd_unet
@@ -159,8 +169,9 @@ def test_refusal_reaches_the_caller_and_changes_nothing(a1111, case):
     unet = a1111.sd_model.model.diffusion_model
     before = parameter_fingerprint(unet)
     scripts.reported_errors.clear()
-    with pytest.raises(IcLightError, match=message):
+    with pytest.raises(Refusal, match=message) as refused:
         processing.process_images(p)
+    assert refused.value.status_code == STATUS.get(case, 400), f"{case}: status {refused.value.status_code}"
     assert not scripts.reported_errors, f"an exception was swallowed by the ScriptRunner: {scripts.reported_errors}"
     assert sd_unet.current_unet is None, "a UNet was left active after the refusal"
     assert parameter_fingerprint(unet) == before, "checkpoint weights changed by a refused generation"
@@ -209,7 +220,7 @@ def test_checkpoint_reloaded_mid_generation_is_an_error_not_a_plain_image(a1111)
 
     hook = a1111.unet.time_embed.register_forward_pre_hook(reload_on_second_call)
     try:
-        with pytest.raises(IcLightError, match="switched off during this generation"):
+        with pytest.raises(IcLightFault, match="switched off during this generation"):
             processing.process_images(txt2img([{"enabled": True, "foreground": subject()}], steps=4))
     finally:
         hook.remove()

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from iclight_a1111.webui import merged_weights
+from iclight_a1111.webui import device_memory, merged_weights
 
 GIB = 2**30
 
@@ -33,7 +33,7 @@ def file_reads(monkeypatch):
 
 @pytest.mark.parametrize("free_gib, copies, reads", [(64, 2, 2), (0, 1, 8)])
 def test_automatic_keeps_the_copies_that_fit_after_the_checkpoint(a1111, monkeypatch, file_reads, free_gib, copies, reads):
-    monkeypatch.setattr(merged_weights, "free_ram", lambda: free_gib * GIB)
+    monkeypatch.setattr(device_memory, "free_ram", lambda: free_gib * GIB)
     alternate(a1111)
     assert len(merged_weights.MERGED_WEIGHTS) == copies
     assert len(file_reads) == reads, f"8 alternating fc/fbc requests read {len(file_reads)} files: {file_reads}"
@@ -42,7 +42,7 @@ def test_automatic_keeps_the_copies_that_fit_after_the_checkpoint(a1111, monkeyp
 def test_the_setting_caps_the_copies_whatever_fits(a1111, monkeypatch, file_reads):
     from modules import shared
 
-    monkeypatch.setattr(merged_weights, "free_ram", lambda: 64 * GIB)
+    monkeypatch.setattr(device_memory, "free_ram", lambda: 64 * GIB)
     monkeypatch.setitem(shared.opts.data, merged_weights.COPIES_OPTION, "1")
     alternate(a1111)
     assert len(merged_weights.MERGED_WEIGHTS) == 1 and len(file_reads) == 8
@@ -51,10 +51,10 @@ def test_the_setting_caps_the_copies_whatever_fits(a1111, monkeypatch, file_read
 def test_automatic_leaves_a_generation_its_headroom(a1111, monkeypatch):
     """Room for one more UNet copy, but not for it and the headroom: the older copy goes."""
     unet_bytes = sum(p.numel() * p.element_size() for p in a1111.unet.parameters())
-    monkeypatch.setattr(merged_weights, "free_ram", lambda: merged_weights.RAM_HEADROOM + unet_bytes - 1)
+    monkeypatch.setattr(device_memory, "free_ram", lambda: merged_weights.RAM_HEADROOM + unet_bytes - 1)
     alternate(a1111, 1)
     assert len(merged_weights.MERGED_WEIGHTS) == 1
-    monkeypatch.setattr(merged_weights, "free_ram", lambda: merged_weights.RAM_HEADROOM + unet_bytes)
+    monkeypatch.setattr(device_memory, "free_ram", lambda: merged_weights.RAM_HEADROOM + unet_bytes)
     alternate(a1111, 1)
     assert len(merged_weights.MERGED_WEIGHTS) == 2
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import ModelFileFault
 from iclight_a1111.unet.merge import merge_offsets
 from iclight_a1111.unet.offset_files import file_source, load_offsets, validate_offsets
 from tiny_models import ldm_unet, random_offsets, write_offsets
@@ -58,39 +58,39 @@ def test_merge_widens_first_conv_and_adds_in_float32(unet):
 def test_pickle_files_are_refused_with_the_reason_also_when_renamed(tmp_path, suffix):
     path = tmp_path / f"iclight_sd15_fc{suffix}"
     torch.save({"conv_in.weight": torch.zeros(1)}, path)
-    with pytest.raises(IcLightError, match=r"is a pickle file.*not safetensors.*can run arbitrary code"):
+    with pytest.raises(ModelFileFault, match=r"is a pickle file.*not safetensors.*can run arbitrary code"):
         load_offsets(path)
 
 
 def test_corrupt_file_is_refused_as_corrupt(tmp_path):
     path = tmp_path / "iclight_sd15_fc.safetensors"
     path.write_bytes(b"\x00\x01this is not a safetensors file")
-    with pytest.raises(IcLightError, match="could not be read as a safetensors file.*download it again"):
+    with pytest.raises(ModelFileFault, match="could not be read as a safetensors file.*download it again"):
         load_offsets(path)
 
 
 def test_truncated_download_is_refused_as_corrupt(unet, tmp_path):
     path = write_offsets(tmp_path / "iclight_sd15_fc.safetensors", random_offsets(unet, 8, 1), "diffusers")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(IcLightError, match="corrupt or incompletely downloaded"):
+    with pytest.raises(ModelFileFault, match="corrupt or incompletely downloaded"):
         load_offsets(path)
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(IcLightError, match="not found.*nothing.safetensors"):
+    with pytest.raises(ModelFileFault, match="not found.*nothing.safetensors"):
         load_offsets(tmp_path / "nothing.safetensors")
 
 
 def test_file_that_is_not_a_unet_is_refused(tmp_path):
     path = tmp_path / "rmbg.safetensors"
     save_file({"stage1.conv.weight": torch.zeros(2, 2)}, str(path))
-    with pytest.raises(IcLightError, match="not an IC-Light UNet model"):
+    with pytest.raises(ModelFileFault, match="not an IC-Light UNet model"):
         load_offsets(path)
 
 
 def test_plain_sd15_unet_file_is_refused_by_its_first_conv(unet, tmp_path):
     path = write_offsets(tmp_path / "unet.safetensors", dict(unet.state_dict()), "diffusers")
-    with pytest.raises(IcLightError, match=r"first conv of shape \(32, 4, 3, 3\).*8 \(fc, fcon\) or 12 \(fbc\)"):
+    with pytest.raises(ModelFileFault, match=r"first conv of shape \(32, 4, 3, 3\).*8 \(fc, fcon\) or 12 \(fbc\)"):
         load_offsets(path)
 
 
@@ -101,7 +101,7 @@ def test_unknown_diffusers_key_is_named(unet, tmp_path):
     tensors["down_blocks.9.resnets.0.conv1.weight"] = torch.zeros(1)
     path = tmp_path / "x.safetensors"
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
-    with pytest.raises(IcLightError, match=r"down_blocks\.9\.resnets\.0\.conv1\.weight"):
+    with pytest.raises(ModelFileFault, match=r"down_blocks\.9\.resnets\.0\.conv1\.weight"):
         load_offsets(path)
 
 
@@ -112,7 +112,7 @@ def test_missing_extra_and_misshaped_keys_are_named(unet):
     del tensors["middle_block.1.proj_out.bias"]
     tensors["output_blocks.5.2.conv.weight"] = torch.zeros(3, 3)
     tensors["input_blocks.99.0.weight"] = torch.zeros(1)
-    with pytest.raises(IcLightError) as refused:
+    with pytest.raises(ModelFileFault) as refused:
         validate_offsets(offsets_from_tensors("bad.safetensors", tensors), shapes(unet))
     message = str(refused.value)
     assert "missing keys: middle_block.1.proj_out.bias" in message
@@ -125,7 +125,7 @@ def test_full_size_offsets_do_not_fit_a_smaller_unet(unet):
     from iclight_a1111.unet.offset_files import offsets_from_tensors
 
     tensors = {k: torch.zeros((v.shape[0] * 10, *v.shape[1:])) for k, v in random_offsets(unet, 8, 1).items()}
-    with pytest.raises(IcLightError, match=r"wrong shapes: time_embed\.0\.weight"):
+    with pytest.raises(ModelFileFault, match=r"wrong shapes: time_embed\.0\.weight"):
         validate_offsets(offsets_from_tensors("big", tensors), shapes(unet))
 
 

@@ -50,7 +50,7 @@ def test_unknown_named_keys_are_named_in_the_error():
     ([{"enabled": "yes"}], "'enabled' must be true or false, got 'yes'"),
     ([{"light": 3}], "'light' must be one of"),
     ([{"model": 5}], "'model' must be a string, got int"),
-    ([{"foreground": 12}], "'foreground' must be an image, got int"),
+    ([{"foreground": 12}], r"'foreground' must be an image \(PNG, JPEG or WebP as base64\), got int"),
     ([{"foreground": np.zeros((3, 3, 2), np.uint8)}], r"'foreground' has shape \(3, 3, 2\)"),
     ([{"background": "%%%"}], "'background': the string is not valid base64"),
     ([{"light_color": "orange"}], "'light_color' must be a colour like #ffaa00, got 'orange'"),

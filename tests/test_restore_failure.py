@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from generation_harness import subject, txt2img
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import RetryLater
 from iclight_a1111.webui import merged_weights
 from tiny_models import parameter_fingerprint
 
@@ -37,12 +37,12 @@ def test_a_restore_that_keeps_failing_refuses_the_checkpoint_until_it_succeeds(a
     before = parameter_fingerprint(a1111.unet)
     a1111.activate("fc")
     oom = OutOfMemory(monkeypatch)
-    with pytest.raises(IcLightError, match=REFUSAL):
+    with pytest.raises(RetryLater, match=REFUSAL):
         a1111.deactivate()
     assert sd_unet.current_unet is not None, "the failed restore was forgotten"
-    with pytest.raises(IcLightError, match=REFUSAL):
+    with pytest.raises(RetryLater, match=REFUSAL):
         processing.run_generation(txt2img([{"enabled": False}], steps=2))
-    with pytest.raises(IcLightError, match=REFUSAL), torch.no_grad():
+    with pytest.raises(RetryLater, match=REFUSAL), torch.no_grad():
         a1111.unet(torch.randn(1, 4, 8, 8), torch.tensor([500]), torch.randn(1, 77, 768))
 
     oom.off()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generation_harness import pil, script_module, subject, txt2img, img2img
-from iclight_a1111.errors import IcLightError
+from iclight_a1111.errors import DownloadFailed
 from iclight_a1111.generation.params import PARAMS
 from tiny_models import random_offsets, write_offsets
 
@@ -252,7 +252,7 @@ def test_offline_download_names_file_url_and_folder(a1111):
     from iclight_a1111.webui import model_folders
 
     (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
-    with pytest.raises(IcLightError) as refused:
+    with pytest.raises(DownloadFailed) as refused:
         model_folders.download_official("iclight_sd15_fbc.safetensors")
     message = str(refused.value)
     assert "Temporary failure in name resolution" in message
@@ -289,7 +289,7 @@ def test_downloaded_file_of_the_wrong_kind_is_deleted(a1111, serve_download):
 
     (a1111.model_dir / "iclight_sd15_fbc.safetensors").unlink()
     serve_download["tensors"] = random_offsets(a1111.unet, 8, seed=1)
-    with pytest.raises(IcLightError, match="failed verification and was deleted: .*fc model, fbc was expected"):
+    with pytest.raises(DownloadFailed, match="failed verification and was deleted: .*fc model, fbc was expected"):
         model_folders.download_official("iclight_sd15_fbc.safetensors")
     assert not (a1111.model_dir / "iclight_sd15_fbc.safetensors").exists()
 

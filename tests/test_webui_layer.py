@@ -9,7 +9,6 @@ from iclight_a1111.webui import merged_weights
 from iclight_a1111.webui import host as webui_host
 from iclight_a1111.unet.concat_unet import IcLightUnet
 from iclight_a1111.errors import IcLightError
-from iclight_a1111.unet.merged_cache import keep_in_ram
 from generation_harness import ROOT, subject, txt2img
 from tiny_models import parameter_fingerprint, random_offsets, write_offsets
 
@@ -225,19 +224,6 @@ def test_under_medvram_and_lowvram_each_weight_goes_back_where_the_hooks_left_it
 
 def test_automatic_placement_keeps_on_a_device_without_separate_vram(a1111):
     assert merged_weights.placement(a1111.unet) == "keep"
-
-
-def test_ram_copies_are_pinned_only_when_cuda_is_there(monkeypatch):
-    """`pin_memory()` raises on CPU, DirectML and XPU builds."""
-    from iclight_a1111.unet.device_moves import DeviceMoves
-
-    class FromElsewhere(DeviceMoves):
-        def to(self, tensor, device):
-            return torch.zeros(tensor.shape)
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    copy = keep_in_ram(torch.empty(2, 3, device=META), FromElsewhere())
-    assert copy.device.type == "cpu" and not copy.is_pinned()
 
 
 def test_another_selected_sd_unet_is_refused_by_name(a1111, monkeypatch):

@@ -16,6 +16,7 @@ from ..unet.model_files import ModelFile
 
 OVERRIDES_ATTR = "iclight_overrides"  # values set by X/Y/Z plot axes on `p`
 JOB_ATTR = "iclight_job"
+IMG2IMG_PICTURE = "The img2img picture"  # how messages name the picture A1111 gives (not 'foreground')
 
 
 class Host(Protocol):
@@ -65,6 +66,7 @@ class IcLightJob:
     hires_checkpoint: tuple[str, str | None] | None = None  # (title, family) of another hires checkpoint
     results: list[ResultRecord] = field(default_factory=list)
     image_format: str = "png"  # A1111's format for saved and returned images
+    subject_field: str = "foreground"  # the field the subjects came from, as messages name it
     owner: Callable[[], Any] | None = None  # weak reference to the `p` the job was made for
     under_way: bool = True  # from `process` until the generation's `postprocess` or `p.close`
 
@@ -72,6 +74,15 @@ class IcLightJob:
     def subjects(self) -> list[np.ndarray]:
         """The subjects as the model sees them: composited over grey by their alpha."""
         return [i if a is None else composite_on_grey(i, a) for i, a in zip(self.inputs, self.alphas)]
+
+    def check_fits(self, width: int, height: int) -> None:
+        """Refuse, naming it, an input whose fitting to a width x height output would be unbounded work."""
+        pictures = [i for i in self.pictures if not any(i is j for j in self.inputs)]  # txt2img: the inputs
+        named = [(i, self.subject_field) for i in self.inputs] + [(i, IMG2IMG_PICTURE) for i in pictures]
+        if self.background is not None:
+            named.append((self.background, "background"))
+        for image, name in named:
+            self.layout.check_fit((image.shape[1], image.shape[0]), width, height, name)
 
     def pass_latents(self, height: int, width: int, encode: Callable[[list[np.ndarray]], torch.Tensor],
                      light: bool = False) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -86,7 +97,8 @@ class IcLightJob:
         if light and size not in self.light_latents:
             self.light_latents[size] = encode([self.layout.fit(m, w, h) for m in self.light_maps])
         if size not in self.latents:
-            parts = [encode([self.layout.fit(s, w, h) for s in self.subjects])]
+            self.check_fits(w, h)
+            parts = [encode([self.layout.fit(s, w, h, self.subject_field) for s in self.subjects])]
             if self.model.variant == "fbc":
                 background = encode(self.background_images(w, h))
                 parts.append(background.expand(parts[0].shape[0], -1, -1, -1))

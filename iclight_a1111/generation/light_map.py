@@ -46,7 +46,7 @@ def light_map_image(values: Mapping[str, Any], width: int, height: int, layout: 
     if light == "Custom":
         if values["light_map"] is None:
             raise IcLightError("IC-Light light is 'Custom' but no light map was given: upload one, or pick a preset light.")
-        return layout.fit(flatten(values["light_map"]), width, height)
+        return layout.fit(flatten(values["light_map"]), width, height, "light_map")
     lit, dark = parse_color(values["light_color"]), parse_color(values["shadow_color"])
     if light == "Placed":
         return placed_light_map(values["lights"], width, height, dark, values["falloff"])

@@ -14,16 +14,18 @@ import numpy as np
 from PIL import Image
 
 from ..errors import IcLightError
+from ..images.background_removal import check_feed
 from ..images.composite import flatten_on
+from ..images.image_decoding import decode_image
 from ..images.normals import NORMAL_LIGHTS
-from ..images.resize_modes import REFERENCE, Layout
+from ..images.resize_modes import REFERENCE, img2img_layout
 from . import hires_pass
 from .infotext import infotext_entries, is_infotext_key
-from .job import JOB_ATTR, OVERRIDES_ATTR, Host, IcLightJob
+from .job import IMG2IMG_PICTURE, JOB_ATTR, OVERRIDES_ATTR, Host, IcLightJob
 from .light_map import flatten, light_maps
 from .params import PARAMS_BY_KEY
 from .sampling import release, refuse_generation, repeated_on_copy, take_over_sampling
-from .values import coerce, values_from_args
+from .values import values_from_args
 
 
 def start(p: Any, args: Sequence[Any], host: Host) -> None:
@@ -128,6 +130,7 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
             "IC-Light relights the whole picture, but 'Inpaint area: Only masked' crops it: choose 'Whole picture'."
         )
     images = subject_images(p, values, is_img2img)
+    subject_field = "foreground" if values["foreground"] is not None else IMG2IMG_PICTURE
     if values["normal_map"]:
         if not is_img2img or model.variant != "fc" or len(images) != 1:
             raise IcLightError("IC-Light 'Normal map' works in img2img with an fc model and one subject.")
@@ -135,20 +138,23 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
             raise IcLightError(f"IC-Light 'Normal map' needs a batch of {len(NORMAL_LIGHTS)}; the batch is {p.batch_size}.")
 
     inputs = [np.ascontiguousarray(i[..., :3]) for i in images]
-    if values["remove_background"]:
-        alphas = host.predict_alphas(inputs)
-    else:
-        alphas = [own_alpha(i) for i in images]
     if is_img2img:
         # A1111's picture: the init images flattened on its img2img background colour, fitted by its resize mode.
-        pictures = [flatten_on(coerce(PARAMS_BY_KEY["foreground"], i), host.picture_background())
+        pictures = [flatten_on(decode_image(i, IMG2IMG_PICTURE), host.picture_background())
                     for i in p.init_images if i is not None]
-        layout = Layout(getattr(p, "resize_mode", 0))
+        layout = img2img_layout(getattr(p, "resize_mode", 0))
     else:
         pictures, layout = inputs, REFERENCE
-    job = IcLightJob(values, model, inputs, alphas, layout, pictures, hires_checkpoint=hires_checkpoint,
-                     image_format=host.image_format())
-    refuse_without_alphas(values, model.variant, alphas)
+    job = IcLightJob(values, model, inputs, [None] * len(inputs), layout, pictures, hires_checkpoint=hires_checkpoint,
+                     image_format=host.image_format(), subject_field=subject_field)
+    job.check_fits(p.width, p.height)  # before any work on the images: the remover, the light maps
+    if values["remove_background"]:
+        for subject in inputs:
+            check_feed(subject.shape[1], subject.shape[0], subject_field)
+        job.alphas = host.predict_alphas(inputs)
+    else:
+        job.alphas = [own_alpha(i) for i in images]
+    refuse_without_alphas(values, model.variant, job.alphas)
     add_conditions(job, p, is_img2img)
     p.extra_generation_params.update(infotext_entries(values, model.variant, is_img2img, host.short_hash(model)))
     return job
@@ -177,6 +183,7 @@ def add_conditions(job: IcLightJob, p: Any, is_img2img: bool) -> None:
                     "gradient (Left, Right, Top, Bottom, Ambient) as Background."
                 )
             background = flatten(values["background"])
+            job.layout.check_fit((background.shape[1], background.shape[0]), p.width, p.height, "background")
             job.background = np.fliplr(background).copy() if values["background_source"] == "Upload, flipped" else background
     elif is_img2img and (values["light"] != "None" or values["normal_map"]):
         # The light maps replace the initial latent after `p.init` (see `before_sampling`); the init
@@ -201,5 +208,5 @@ def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[
             raise IcLightError("IC-Light needs a subject: put the picture to relight in the img2img image box.")
         if all(i is images[0] for i in images):
             images = images[:1]  # the Batch tab gives each file as [image] * batch size: one subject
-        return [coerce(PARAMS_BY_KEY["foreground"], i) for i in images]
+        return [decode_image(i, IMG2IMG_PICTURE) for i in images]
     raise IcLightError("IC-Light needs a foreground: upload the subject to relight in the IC-Light panel.")

@@ -16,11 +16,15 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from ..errors import IcLightError
+from ..errors import IcLightError, ModelFileFault
+from .image_decoding import label
 from .vae_encoding import vae_input
 
 RMBG_FIRST_KEY = "stage1.rebnconvin.conv_s1.weight"
 FEED_AREA_SIDE = 16  # feed sides are 64 * round(side * sqrt(16^2 / area)): about 1024x1024 pixels
+# A side that rounds up to 64 pixels (an image far from square) leaves the other as long as it was: the
+# feed is bounded at twice its usual area, which takes images up to about 1:1000.
+MAX_FEED_PIXELS = 2 * (64 * FEED_AREA_SIDE) ** 2
 
 
 class ConvBnRelu(torch.nn.Module):
@@ -115,12 +119,12 @@ def load_rmbg(path: str | Path) -> RmbgNet:
     try:
         state = load_file(str(path))
     except Exception as e:
-        raise IcLightError(f"'{path.name}' could not be read as a safetensors file ({e}); download it again.") from e
+        raise ModelFileFault(f"'{path.name}' could not be read as a safetensors file ({e}); download it again.") from e
     net = RmbgNet()
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise IcLightError(f"'{path.name}' is not the RMBG-1.4 background removal model: {str(e)[:300]}") from e
+        raise ModelFileFault(f"'{path.name}' is not the RMBG-1.4 background removal model: {str(e)[:300]}") from e
     return net.eval().requires_grad_(False)
 
 
@@ -130,9 +134,21 @@ def feed_size(width: int, height: int) -> tuple[int, int]:
     return 64 * max(1, round(width * scale)), 64 * max(1, round(height * scale))
 
 
+def check_feed(width: int, height: int, field: str) -> None:
+    """Refuse, naming `field`, an image whose feed to the net would exceed `MAX_FEED_PIXELS`."""
+    feed_w, feed_h = feed_size(width, height)
+    if feed_w * feed_h > MAX_FEED_PIXELS:
+        raise IcLightError(
+            f"{label(field)} ({width}x{height}) is too far from square for background removal: the remover would "
+            f"see it at {feed_w}x{feed_h} ({feed_w * feed_h / 1e6:.1f} megapixels; at most {MAX_FEED_PIXELS / 1e6:.1f} "
+            "are allowed). Crop it, or give it with its own alpha instead of removing the background."
+        )
+
+
 def predict_alpha(net: RmbgNet, image: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
     """Alpha (HxW float, 0..1) of a uint8 HxWx3 image: resized without crop, `/127 - 1`, bilinear back."""
     height, width = image.shape[:2]
+    check_feed(width, height, "an image")
     feed = np.array(Image.fromarray(image).resize(feed_size(width, height), Image.LANCZOS))
     with torch.no_grad():
         alpha = net(vae_input([feed]).to(device, next(net.parameters()).dtype))

@@ -18,9 +18,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import IcLightError
+from ..errors import IcLightError, shown
 
 MAX_LIGHTS = 16
+MAX_LIGHT_TEXT = 100  # characters of one light in the compact form, spaces included (it takes about 30)
 MAX_INTENSITY = 10.0
 FIELDS = ("x", "y", "radius", "color", "intensity")
 DEFAULT_RADIUS, DEFAULT_INTENSITY = 0.5, 1.0
@@ -51,7 +52,7 @@ def parse_color(value: str) -> tuple[int, int, int]:
     """'#RRGGBB' (or 'RRGGBB') -> (r, g, b); ValueError otherwise."""
     text = value.strip().lstrip("#")
     if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ValueError(f"{value!r} is not a colour like #ffaa00")
+        raise ValueError(f"{shown(value)} is not a colour like #ffaa00")
     return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))
 
 
@@ -62,12 +63,15 @@ def parse_lights(value: Any) -> tuple[PlacedLight, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
+        if len(value) > MAX_LIGHTS * MAX_LIGHT_TEXT:
+            raise IcLightError(f"IC-Light 'lights' is {len(value)} characters long; {MAX_LIGHTS} lights take at most "
+                               f"{MAX_LIGHTS * MAX_LIGHT_TEXT}.")
         items = [part for part in re.split(r"[;\n]", value) if part.strip()]
         items = [[field.strip() for field in part.split(",")] for part in items]
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise IcLightError(f"IC-Light 'lights' must be a list of lights or text like '0.5,0.5,0.5,#ffffff,1', got {value!r}.")
+        raise IcLightError(f"IC-Light 'lights' must be a list of lights or text like '0.5,0.5,0.5,#ffffff,1', got {shown(value)}.")
     if len(items) > MAX_LIGHTS:
         raise IcLightError(f"IC-Light 'lights': {len(items)} lights given, at most {MAX_LIGHTS} are allowed.")
     return tuple(parse_light(item, n) for n, item in enumerate(items, start=1))
@@ -89,7 +93,7 @@ def parse_light(item: Any, n: int) -> PlacedLight:
             raise IcLightError(f"IC-Light light {n}: expected x,y[,radius[,color[,intensity]]], got {len(item)} values.")
         fields = dict(zip(FIELDS, item))
     else:
-        raise IcLightError(f"IC-Light light {n} must be an object with {', '.join(FIELDS)}, got {item!r}.")
+        raise IcLightError(f"IC-Light light {n} must be an object with {', '.join(FIELDS)}, got {shown(item)}.")
     x, y = fraction(fields["x"], n, "x"), fraction(fields["y"], n, "y")
     radius = number(fields.get("radius", DEFAULT_RADIUS), n, "radius")
     if radius <= 0:
@@ -103,7 +107,7 @@ def parse_light(item: Any, n: int) -> PlacedLight:
     except ValueError:
         rgb = None
     if rgb is None:
-        raise IcLightError(f"IC-Light light {n}: 'color' must be a colour like #ffaa00, got {color!r}.")
+        raise IcLightError(f"IC-Light light {n}: 'color' must be a colour like #ffaa00, got {shown(color)}.")
     return PlacedLight(x, y, radius, "#%02x%02x%02x" % rgb, intensity)
 
 
@@ -113,9 +117,9 @@ def number(value: Any, n: int, name: str) -> float:
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise IcLightError(f"IC-Light light {n}: '{name}' must be a number, got {value!r}.") from None
+        raise IcLightError(f"IC-Light light {n}: '{name}' must be a number, got {shown(value)}.") from None
     if not np.isfinite(result):
-        raise IcLightError(f"IC-Light light {n}: '{name}' must be a finite number, got {value!r}.")
+        raise IcLightError(f"IC-Light light {n}: '{name}' must be a finite number, got {shown(value)}.")
     return result
 
 

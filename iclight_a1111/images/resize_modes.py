@@ -14,6 +14,11 @@ pixels, so `Layout` reproduces each mode here, without importing A1111:
 txt2img has no A1111 picture: there the reference's resize-and-centre-crop applies (`REFERENCE`).
 A1111 enlarges with the *Upscaler for img2img* when one is set; the layout (which pixel goes where)
 is the same, only the interpolation differs.
+
+Covering the output scales the image by the larger of the two side ratios: an image far from the
+output's aspect ratio (a 40000x10 strip fitted to 1024x1024) would become gigapixels on the way. Every
+fit is bounded by the largest image it makes (`MAX_FITTED_PIXELS`) and refused, naming the image,
+before anything is resized.
 """
 from __future__ import annotations
 
@@ -22,8 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..errors import IcLightError
+from .image_decoding import label
 from .vae_encoding import resize_and_center_crop
 
+MAX_FITTED_PIXELS = 8192 * 8192  # the largest image fitting one to an output may make on the way
 JUST_RESIZE, CROP_AND_RESIZE, RESIZE_AND_FILL, LATENT_UPSCALE = 0, 1, 2, 3
 RESIZE_MODES = (JUST_RESIZE, CROP_AND_RESIZE, RESIZE_AND_FILL, LATENT_UPSCALE)
 
@@ -73,8 +81,32 @@ class Layout:
 
     resize_mode: int | None = None
 
-    def fit(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
-        """A uint8 image (HxW or HxWxC) at width x height."""
+    def scaled_size(self, size: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+        """The size an image of `size` (width, height) is scaled to on its way to width x height: larger
+        than the output where it is covered and cut (the reference's crop, *Crop and resize*)."""
+        w, h = size
+        if self.resize_mode is None:
+            scale = max(width / w, height / h)
+            return round(w * scale), round(h * scale)
+        if self.resize_mode == CROP_AND_RESIZE:
+            return (width, h * width // w) if width / height > w / h else (w * height // h, height)
+        return width, height  # stretched, or fitted inside and filled
+
+    def check_fit(self, size: tuple[int, int], width: int, height: int, field: str = "an image") -> None:
+        """Refuse, naming `field`, an image whose fitting to width x height would make more than
+        `MAX_FITTED_PIXELS` pixels on the way."""
+        scaled_w, scaled_h = self.scaled_size(size, width, height)
+        if scaled_w * scaled_h > MAX_FITTED_PIXELS:
+            name = label(field)
+            raise IcLightError(
+                f"{name[:1].upper() + name[1:]} ({size[0]}x{size[1]}) would be scaled to {scaled_w}x{scaled_h} to "
+                f"cover the {width}x{height} output ({scaled_w * scaled_h / 1e6:.0f} megapixels; at most "
+                f"{MAX_FITTED_PIXELS / 1e6:.1f} are allowed): crop it closer to the output's aspect ratio."
+            )
+
+    def fit(self, image: np.ndarray, width: int, height: int, field: str = "an image") -> np.ndarray:
+        """A uint8 image (HxW or HxWxC) at width x height; `field` names it in a refusal."""
+        self.check_fit((image.shape[1], image.shape[0]), width, height, field)
         if self.resize_mode is None:
             if image.ndim == 2:
                 return resize_and_center_crop(np.repeat(image[..., None], 3, axis=2), width, height)[..., 0]
@@ -85,7 +117,14 @@ class Layout:
         """An alpha (0..1 float, HxW) fitted like the images, through 8 bits as an image would be; None stays None."""
         if alpha is None:
             return None
-        return self.fit((alpha * 255).round().astype(np.uint8), width, height).astype(np.float32) / 255.0
+        return self.fit((alpha * 255).round().astype(np.uint8), width, height, "the subject's alpha").astype(np.float32) / 255.0
 
 
 REFERENCE = Layout(None)
+
+
+def img2img_layout(resize_mode: object) -> Layout:
+    """The layout of an img2img resize mode as A1111 reads it (`images.resize_image`): 0, 1 and 3 are
+    themselves; any other value takes its last branch, Resize and fill."""
+    kept = (JUST_RESIZE, CROP_AND_RESIZE, LATENT_UPSCALE)
+    return Layout(int(resize_mode) if resize_mode in kept else RESIZE_AND_FILL)

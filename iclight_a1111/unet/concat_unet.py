@@ -18,11 +18,12 @@ from torch.utils.hooks import RemovableHandle
 
 from .device_moves import DeviceMoves
 from .freed_memory import give_back_freed_memory
-from ..errors import IcLightError
+from ..errors import IcLightFault
 from .key_table import FIRST_CONV_LDM
 from .merge import merge_offsets
 from .merged_cache import MergedWeightsCache, MergeKey, unet_fingerprint
 from .offset_files import UNET_LATENT_CHANNELS, OffsetSource, validate_offsets
+from .page_lock import PageLock
 from .sd_version import require_sd1_unet
 from .weight_swap import FIRST_CONV_MODULE, UnetBackup, parameter_slots, patch_unet, unpatch_unet
 
@@ -53,12 +54,14 @@ class IcLightUnet(torch.nn.Module):
         source: OffsetSource,
         placement: Placement = "keep",
         cache: MergedWeightsCache | None = None,
+        page_lock: PageLock | None = None,
     ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.source = source
         self.placement = placement
         self.cache = cache
+        self.page_lock = page_lock  # locks a parked copy's RAM for its transfers to the GPU
         self.backup: UnetBackup | None = None
         self.hook: RemovableHandle | None = None
         self.concat_channels: int | None = None
@@ -82,11 +85,11 @@ class IcLightUnet(torch.nn.Module):
             require_sd1_unet(shapes)
             offsets = self.source.load()
             validate_offsets(offsets, shapes)
-            # Parked, the merge happens in RAM: VRAM never holds the merged and the checkpoint UNet at once.
-            # There, with CUDA, the cache copies it into pinned memory: no arena to hold a second copy meanwhile.
+            # Parked, the merge happens in RAM: VRAM never holds the merged and the checkpoint UNet at once;
+            # its pages are locked for the transfers to the GPU.
             parked = self.placement == "park"
             return merge_offsets(unet, offsets, "cpu" if parked else None, moves=self.moves,
-                                 arena=not (parked and torch.cuda.is_available()))
+                                 page_lock=self.page_lock if parked else None)
 
         if self.cache is None:
             merged = merge()
@@ -130,18 +133,18 @@ class IcLightUnet(torch.nn.Module):
             return None
         latents = self.concat
         if latents is None:
-            raise IcLightError(
+            raise IcLightFault(
                 f"The IC-Light UNet ({self.source.name}) was called without foreground latents. "
                 "IC-Light runs from its own panel in txt2img/img2img: enable it there."
             )
         expected = (x.shape[0], self.concat_channels, *x.shape[2:])
         if tuple(latents.shape) != expected:
-            raise IcLightError(
+            raise IcLightFault(
                 f"IC-Light concat latents have shape {tuple(latents.shape)} but this UNet call needs {expected}."
             )
         return (torch.cat([x, latents.to(x)], dim=1), *args[1:])
 
     def forward(self, x: torch.Tensor, timesteps: Any = None, context: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.backup is None:
-            raise IcLightError("The IC-Light UNet was called before it was activated.")
+            raise IcLightFault("The IC-Light UNet was called before it was activated.")
         return self.checkpoint.forward(self.checkpoint.module, x, timesteps, context, *args, **kwargs)

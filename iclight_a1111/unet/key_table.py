@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Mapping, TypeVar
 
-from ..errors import IcLightError
+from ..errors import ModelFileFault
 
 TABLE_PATH = Path(__file__).with_name("sd15_unet_keys.tsv")
 FIRST_CONV_LDM = "input_blocks.0.0.weight"
@@ -43,7 +43,7 @@ def detect_layout(keys: Mapping[str, object]) -> str:
     for prefix in LDM_PREFIXES:
         if prefix + FIRST_CONV_LDM in keys:
             return prefix
-    raise IcLightError(
+    raise ModelFileFault(
         "This file is not an IC-Light UNet model: it has no first-conv weight "
         f"('{FIRST_CONV_DIFFUSERS}' or '{FIRST_CONV_LDM}'). "
         "Use iclight_sd15_fc.safetensors, iclight_sd15_fcon.safetensors or iclight_sd15_fbc.safetensors."
@@ -61,11 +61,11 @@ def to_ldm_keys(tensors: Mapping[str, V]) -> tuple[dict[str, V], str]:
         table = diffusers_to_ldm()
         unknown = [k for k in tensors if k not in table]
         if unknown:
-            raise IcLightError(_unexpected_keys_message(unknown, "diffusers SD 1.x UNet"))
+            raise ModelFileFault(_unexpected_keys_message(unknown, "diffusers SD 1.x UNet"))
         return {table[k]: v for k, v in tensors.items()}, layout
     foreign = [k for k in tensors if not k.startswith(layout)]
     if foreign:
-        raise IcLightError(_unexpected_keys_message(foreign, f"ldm UNet (keys prefixed '{layout}')"))
+        raise ModelFileFault(_unexpected_keys_message(foreign, f"ldm UNet (keys prefixed '{layout}')"))
     return {k[len(layout):]: v for k, v in tensors.items()}, layout
 
 

@@ -6,6 +6,7 @@ import torch
 from .device_moves import DeviceMoves
 from .lora_bookkeeping import original_parameters
 from .offset_files import IcLightOffsets
+from .page_lock import PageLock
 from .weight_arena import WeightArena, arena_for
 from ..progress import tracked
 
@@ -24,13 +25,15 @@ def merge_offsets(
     dtype: torch.dtype | None = None,
     moves: DeviceMoves | None = None,
     arena: bool = True,
+    page_lock: PageLock | None = None,
 ) -> dict[str, torch.Tensor]:
     """New parameters `base + offset` for every UNet parameter; the UNet itself is not touched.
 
     The base is the checkpoint's original weight (under any Lora applied in place). Sums are taken
     in float32, as the reference does, then stored in `dtype` on `device` (default: the parameter's).
     Offsets brought to the device and bases brought elsewhere are counted in `moves`. With `arena`,
-    a copy made in RAM is laid out in one `WeightArena` (pass False when it is copied elsewhere next).
+    a copy made in RAM is laid out in one `WeightArena`, whose pages `page_lock` locks once it is
+    written (a parked copy, for its transfers to the GPU), until the copy is freed.
     """
     moves = moves or DeviceMoves()
     parameters = list(original_parameters(unet))
@@ -38,7 +41,7 @@ def merge_offsets(
                for name, _, param in parameters}
     dtypes = {target_dtype for _, target_dtype in targets.values()}
     in_ram = arena and len(dtypes) == 1 and all(target.type == "cpu" for target, _ in targets.values())
-    ram = arena_for([offsets.shapes[name] for name in targets], dtypes.pop()) if in_ram else None
+    ram = arena_for([offsets.shapes[name] for name in targets], dtypes.pop(), page_lock) if in_ram else None
     merged = {}
     with torch.no_grad():
         for name, base, _ in tracked(parameters, "IC-Light: reading and merging weights"):
@@ -47,6 +50,8 @@ def merge_offsets(
             weight = merged_weight(moves.to(base, target), offset, target_dtype, ram)
             # As parameters: a cached copy is swapped in again and again, and making 686 costs more than the swap.
             merged[name] = torch.nn.Parameter(weight, requires_grad=False)
+    if ram is not None and page_lock is not None:
+        ram.lock(page_lock)
     return merged
 
 

@@ -6,12 +6,17 @@ entry is keyed by what the weights were made from: the checkpoint UNet's origina
 IC-Light file's content, the dtype, and where the entry lives; and all are held for one UNet object,
 the loaded model they were merged for (a model switched away from or unloaded must not keep a UNet
 copy alive, see `held_for`). An entry lives where its weights run ("keep": on the GPU beside the
-checkpoint, so nothing moves per generation) or in RAM ("park": pinned when CUDA is present, moved to
-the GPU per generation).
+checkpoint, so nothing moves per generation) or in RAM ("park": moved to the GPU per generation, from
+RAM the merge page-locked for it when CUDA is present).
+
+A setting changed in another thread (Settings > Apply, `POST /sdapi/v1/options`) may clear the cache while
+a generation merges: the entries are changed under a lock, and a merge that began before a `clear()` is
+used by its generation but not kept.
 """
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -80,6 +85,8 @@ class MergedWeightsCache:
         self.limit = limit  # how many copies may be kept
         self.has_room = has_room  # whether one more copy of `nbytes` fits on `device` without starving a generation
         self.fingerprints: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # unet -> (state, fingerprint)
+        self.lock = threading.RLock()  # held while the entries change; never during a merge
+        self.clears = 0  # how many times the cache was cleared: a merge begun before the last one is not kept
 
     def fingerprint(self, unet: torch.nn.Module, compute: Callable[[torch.nn.Module], str] = unet_fingerprint,
                     slots: Mapping[str, Slot] | None = None) -> str:
@@ -99,57 +106,62 @@ class MergedWeightsCache:
         moves: DeviceMoves,
     ) -> dict[str, torch.Tensor]:
         """The cached weights when an entry for `key` was merged for `owner`; otherwise `merge()`, kept
-        for `owner` (in RAM when `in_ram`) after making room for it. Entries of other UNets are dropped."""
-        entry = self.entries.get(key)
-        if entry is not None and entry.owner() is owner:
-            self.entries.move_to_end(key)
-            return entry.weights
-        self.forget_others(owner)
-        self.entries.pop(key, None)
-        self.make_room(owner, torch.device("cpu") if in_ram else next(owner.parameters()).device)
+        for `owner` (in RAM when `in_ram`) after making room for it, unless the cache was cleared while it
+        merged. Entries of other UNets are dropped."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry.owner() is owner:
+                self.entries.move_to_end(key)
+                return entry.weights
+            self.forget_others(owner)
+            self.entries.pop(key, None)
+            self.make_room(owner, torch.device("cpu") if in_ram else next(owner.parameters()).device)
+            clears = self.clears
         merged = merge()
         if in_ram:
             for name, tensor in merged.items():  # one tensor at a time: never two copies of the UNet
-                merged[name] = keep_in_ram(tensor, moves)
-        self.entries[key] = Entry(merged, weakref.ref(owner))
+                merged[name] = moves.to(tensor, "cpu")
+        with self.lock:
+            if self.clears == clears:
+                self.entries[key] = Entry(merged, weakref.ref(owner))
         return merged
 
     def make_room(self, unet: torch.nn.Module, device: torch.device) -> None:
         """Release the least recently used entries until one more copy of `unet` is allowed and fits."""
         nbytes = sum(p.numel() * p.element_size() for p in unet.parameters())
-        while self.entries and (len(self.entries) >= max(1, self.limit()) or not self.has_room(nbytes, device)):
-            self.entries.popitem(last=False)
+        with self.lock:
+            while self.entries and (len(self.entries) >= max(1, self.limit()) or not self.has_room(nbytes, device)):
+                self.entries.popitem(last=False)
 
     def forget_others(self, unet: torch.nn.Module | None) -> bool:
         """Drop the entries not merged for `unet`; whether any was."""
-        others = [key for key, entry in self.entries.items() if entry.owner() is not unet or unet is None]
-        for key in others:
-            del self.entries[key]
+        with self.lock:
+            others = [key for key, entry in self.entries.items() if entry.owner() is not unet or unet is None]
+            for key in others:
+                del self.entries[key]
         return bool(others)
 
     def held_for(self, unet: torch.nn.Module) -> bool:
         """Whether an entry is held and was merged for this very UNet object."""
-        return unet is not None and any(entry.owner() is unet for entry in self.entries.values())
+        with self.lock:
+            return unet is not None and any(entry.owner() is unet for entry in self.entries.values())
 
     @property
     def key(self) -> MergeKey | None:
         """The key of the most recently used entry."""
-        return next(reversed(self.entries), None)
+        with self.lock:
+            return next(reversed(self.entries), None)
 
     @property
     def weights(self) -> dict[str, torch.Tensor] | None:
         """The weights of the most recently used entry."""
-        return self.entries[self.key].weights if self.entries else None
+        with self.lock:
+            return self.entries[self.key].weights if self.entries else None
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def clear(self) -> None:
-        self.entries.clear()
-
-
-def keep_in_ram(tensor: torch.Tensor, moves: DeviceMoves) -> torch.Tensor:
-    """`tensor` in RAM, pinned for fast transfers to the GPU when CUDA is present (pinning needs CUDA:
-    it raises on CPU, DirectML and XPU builds)."""
-    in_ram = moves.to(tensor, "cpu")
-    return in_ram.pin_memory() if torch.cuda.is_available() and not in_ram.is_pinned() else in_ram
+        with self.lock:
+            self.entries.clear()
+            self.clears += 1

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..images.background_removal import is_rmbg_file
-from ..errors import IcLightError
+from ..errors import DownloadFailed, ModelFileFault
 from .key_table import FIRST_CONV_LDM, sd1_ldm_keys, to_ldm_keys
 from .offset_files import PICKLE_SUFFIXES, VARIANTS, header_shapes
 
 MODEL_FOLDER_NAME = "ic-light"
+MAX_FILE_NAME = 255  # bytes of a file name on common file systems
 RELEASE_URL = "https://huggingface.co/lllyasviel/ic-light/resolve/main/"
 RMBG_FOLDER_NAME = "rmbg"
 RMBG_FILE_NAME = "model.safetensors"
@@ -43,16 +44,16 @@ class ModelFile:
 
 
 def inspect_model_file(path: Path) -> ModelFile:
-    """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `IcLightError`."""
+    """Read only the header: an SD 1.x IC-Light file with a recognisable variant, or `ModelFileFault`."""
     shapes = header_shapes(path)
     if is_rmbg_file(shapes):
-        raise IcLightError(f"'{path.name}' is the RMBG background removal model, not an IC-Light model.")
+        raise ModelFileFault(f"'{path.name}' is the RMBG background removal model, not an IC-Light model.")
     ldm_shapes, _ = to_ldm_keys(shapes)
     if set(ldm_shapes) != set(sd1_ldm_keys()):
-        raise IcLightError(f"'{path.name}' does not have the keys of an SD 1.x UNet; IC-Light needs SD 1.x models.")
+        raise ModelFileFault(f"'{path.name}' does not have the keys of an SD 1.x UNet; IC-Light needs SD 1.x models.")
     first_conv = ldm_shapes[FIRST_CONV_LDM]
     if len(first_conv) != 4 or first_conv[1] not in VARIANTS:
-        raise IcLightError(f"'{path.name}' has a first conv of shape {first_conv}; not an IC-Light model.")
+        raise ModelFileFault(f"'{path.name}' has a first conv of shape {first_conv}; not an IC-Light model.")
     return ModelFile(path, VARIANTS[first_conv[1]])
 
 
@@ -69,7 +70,7 @@ def find_model_files(folders: Iterable[str | Path], log: Callable[[str], None] =
                 continue
             try:
                 found[path.name.lower()] = inspect_model_file(path)
-            except IcLightError as e:
+            except ModelFileFault as e:
                 if path.suffix.lower() in PICKLE_SUFFIXES or not is_rmbg_file(safe_keys(path)):
                     log(f"IC-Light: not listing {path}: {e}")
     return [found[name] for name in sorted(found)]
@@ -78,7 +79,7 @@ def find_model_files(folders: Iterable[str | Path], log: Callable[[str], None] =
 def safe_keys(path: Path) -> set[str]:
     try:
         return set(header_shapes(path))
-    except IcLightError:
+    except ModelFileFault:
         return set()
 
 
@@ -112,16 +113,25 @@ def select_model(files: list[ModelFile], wanted: str) -> ModelFile | None:
     return None
 
 
+def is_plain_file_name(name: str) -> bool:
+    """Whether `name` names a file directly inside a folder: no path, no parent, nothing a file system refuses."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: no file has that name
+        return False
+    return 0 < size <= MAX_FILE_NAME and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
 def verify_download(path: Path, expected_variant: str) -> ModelFile:
     """Check a freshly downloaded official file; a bad one is deleted so it is not listed."""
     try:
         model = inspect_model_file(path)
         if model.variant != expected_variant:
-            raise IcLightError(f"'{path.name}' is a {model.variant} model, {expected_variant} was expected.")
+            raise ModelFileFault(f"'{path.name}' is a {model.variant} model, {expected_variant} was expected.")
         return model
-    except IcLightError as e:
+    except ModelFileFault as e:
         path.unlink(missing_ok=True)
-        raise IcLightError(f"The downloaded '{path.name}' failed verification and was deleted: {e}") from e
+        raise DownloadFailed(f"The downloaded '{path.name}' failed verification and was deleted: {e}") from e
 
 
 def download_hint(name: str, folder: Path) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from safetensors import SafetensorError, safe_open
 
-from ..errors import IcLightError
+from ..errors import ModelFileFault
 from .key_table import FIRST_CONV_LDM, to_ldm_keys
 
 # Input channels of the first conv -> variant. fc and fcon share a shape; only their training differs.
@@ -45,7 +45,7 @@ class FileTensors(Mapping[str, torch.Tensor]):
                 self.handle, self.mapped_bytes_read = safe_open(str(self.path), framework="pt", device="cpu"), 0
             tensor = self.handle.get_tensor(self.file_keys[name])
         except (SafetensorError, OSError) as e:
-            raise IcLightError(f"'{self.path.name}' could not be read ({e}): download it again.") from e
+            raise ModelFileFault(f"'{self.path.name}' could not be read ({e}): download it again.") from e
         self.mapped_bytes_read += tensor.numel() * tensor.element_size()
         return tensor
 
@@ -110,13 +110,13 @@ def require_safetensors(path: Path) -> None:
     except OSError:
         head = b""
     if path.suffix.lower() in PICKLE_SUFFIXES or head.startswith(PICKLE_MAGIC):
-        raise IcLightError(
+        raise ModelFileFault(
             f"'{path.name}' is a pickle file (.ckpt, .pt, .pth, .bin), not safetensors. IC-Light models are only "
             "read from .safetensors files: pickle files can run arbitrary code when loaded. "
             "Download the .safetensors release (e.g. iclight_sd15_fc.safetensors) instead."
         )
     if path.suffix.lower() != ".safetensors":
-        raise IcLightError(f"'{path.name}' is not a .safetensors file; IC-Light models are .safetensors files.")
+        raise ModelFileFault(f"'{path.name}' is not a .safetensors file; IC-Light models are .safetensors files.")
 
 
 def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -126,7 +126,7 @@ def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as e:
-        raise IcLightError(
+        raise ModelFileFault(
             f"'{path.name}' could not be read as a safetensors file ({e}). "
             "The file is corrupt or incompletely downloaded: download it again."
         ) from e
@@ -137,7 +137,7 @@ def load_offsets(path: str | Path) -> IcLightOffsets:
     tensors are read when merged."""
     path = Path(path)
     if not path.is_file():
-        raise IcLightError(f"IC-Light model file not found: '{path}'.")
+        raise ModelFileFault(f"IC-Light model file not found: '{path}'.")
     shapes = header_shapes(path)
     file_keys, layout = to_ldm_keys({k: k for k in shapes})
     ldm_shapes = {ldm: shapes[key] for ldm, key in file_keys.items()}
@@ -155,7 +155,7 @@ def offsets_from_tensors(name: str, tensors: Mapping[str, torch.Tensor]) -> IcLi
 
 def check_first_conv(name: str, shape: tuple[Any, ...]) -> None:
     if len(shape) != 4 or shape[1] not in VARIANTS:
-        raise IcLightError(
+        raise ModelFileFault(
             f"'{name}' has a first conv of shape {tuple(shape)}; IC-Light models have 8 (fc, fcon) "
             "or 12 (fbc) input channels. This is not an IC-Light model."
         )
@@ -184,7 +184,7 @@ def validate_offsets(offsets: IcLightOffsets, unet_shapes: Mapping[str, torch.Si
             shown = "; ".join(keys[:5]) + (f"; and {len(keys) - 5} more" if len(keys) > 5 else "")
             problems.append(f"{label}: {shown}")
     if problems:
-        raise IcLightError(
+        raise ModelFileFault(
             f"IC-Light model '{offsets.name}' does not fit this checkpoint's UNet ({' | '.join(problems)}). "
             "Use an unmodified IC-Light SD 1.5 release file with an SD 1.x checkpoint."
         )

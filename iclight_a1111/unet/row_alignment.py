@@ -15,9 +15,10 @@ import inspect
 from typing import Any, Callable
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from .concat_unet import IcLightUnet
-from ..errors import IcLightError
+from ..errors import IcLightFault
 
 ROUTED_LATENTS = "iclight_latents"  # on the CFGDenoiser's forward wrapper: the latents it feeds
 ROUTED_UNET = "iclight_unet"  # on the inner model's forward wrapper: the IC-Light UNet it feeds
@@ -59,7 +60,7 @@ def _with_rows_of_x(forward: Callable[..., Any], unet: IcLightUnet) -> Callable[
     @functools.wraps(forward)
     def forward_with_rows_of_x(x: torch.Tensor, *args: Any, cond: dict, **kwargs: Any) -> Any:
         if unet.backup is None:
-            raise IcLightError(
+            raise IcLightFault(
                 "IC-Light was switched off during this generation (was the checkpoint reloaded by a refiner, a "
                 "hires. fix checkpoint or another extension?): nothing is generated without relighting."
             )
@@ -95,10 +96,17 @@ def _feed_from_c_concat(wrapper: torch.nn.Module, unet: IcLightUnet) -> None:
         if open_blocks:
             open_blocks.pop().__exit__(None, None, None)
 
-    unet.feeders[wrapper] = (
-        wrapper.register_forward_pre_hook(take_rows, with_kwargs=True),
-        wrapper.register_forward_hook(restore, with_kwargs=True, always_call=True),
-    )
+    unet.feeders[wrapper] = (wrapper.register_forward_pre_hook(take_rows, with_kwargs=True), after_every_call(wrapper, restore))
+
+
+def after_every_call(module: torch.nn.Module, hook: Callable[..., None]) -> RemovableHandle:
+    """`hook` after each call of `module`, also one that raises where torch can (2.1 and later). torch 2.0
+    (A1111 installs upgraded from 1.6 keep 2.0.1) has no `always_call`: there a call that raises leaves its
+    rows set until the next call sets its own, and every call still gets its own rows."""
+    try:
+        return module.register_forward_hook(hook, with_kwargs=True, always_call=True)
+    except TypeError:
+        return module.register_forward_hook(hook, with_kwargs=True)
 
 
 def batch_latents(latents: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -106,12 +114,12 @@ def batch_latents(latents: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if tuple(latents.shape[2:]) != tuple(x.shape[2:]):
         h, w = latents.shape[2:]
         xh, xw = x.shape[2:]
-        raise IcLightError(
+        raise IcLightFault(
             f"IC-Light latents were encoded for a {w * 8}x{h * 8} image but this sampling pass works at "
             f"{xw * 8}x{xh * 8} (hires. fix?): the foreground and background must be encoded at that size."
         )
     if latents.shape[0] == 1:
         latents = latents.expand(x.shape[0], *latents.shape[1:])
     if latents.shape[0] != x.shape[0]:
-        raise IcLightError(f"IC-Light has latents for {latents.shape[0]} images but the batch has {x.shape[0]}.")
+        raise IcLightFault(f"IC-Light has latents for {latents.shape[0]} images but the batch has {x.shape[0]}.")
     return latents.to(x)

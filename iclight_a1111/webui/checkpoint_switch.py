@@ -1,4 +1,4 @@
-"""Merged copies released before A1111 loads other weights, not after.
+"""Merged copies released before A1111 loads other weights or unloads the checkpoint, not after.
 
 A1111 tells extensions of a checkpoint switch only once the new weights are loaded (`model_loaded`
 callbacks, modules/sd_models.py ~868 and ~985). IC-Light is off by then (it goes off after each
@@ -9,11 +9,15 @@ SD 1.5 -> SDXL switch runs out of memory. Every switch goes through `sd_models.r
 the X/Y/Z checkpoint axis through `process_images`, the X/Y/Z grid putting the checkpoint back, the
 refiner, a hires checkpoint), looked up on the module at each call: it is wrapped so that the copies
 are released first whenever it is about to load weights other than the loaded ones.
+
+Unloading the checkpoint to RAM (`POST /sdapi/v1/unload-checkpoint`, Settings' "Unload SD checkpoint to
+RAM") goes through `sd_models.unload_model_weights` (~1005; the API looks it up at each call, the Settings
+button when the UI is built, after the scripts are loaded): whoever frees VRAM frees IC-Light's copies too.
 """
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 from modules import sd_models, shared
 
@@ -23,23 +27,28 @@ WRAPPED = "iclight_releases_merged_weights_first"
 
 
 def install() -> None:
-    """Wrap `sd_models.reload_model_weights` (once)."""
-    original = sd_models.reload_model_weights
+    """Wrap `sd_models.reload_model_weights` and `sd_models.unload_model_weights` (once each)."""
+    wrap("reload_model_weights", loads_other_weights)
+    wrap("unload_model_weights", lambda *args, **kwargs: True)
+
+
+def wrap(name: str, releases: Callable[..., bool]) -> None:
+    """Make `sd_models.<name>` release the merged copies first whenever `releases(*its arguments)`."""
+    original = getattr(sd_models, name)
     if getattr(original, WRAPPED, False):
         return
 
     @functools.wraps(original)
-    def reload_model_weights(sd_model: Any = None, info: Any = None, forced_reload: bool = False, *args: Any,
-                             **kwargs: Any) -> Any:
-        if len(MERGED_WEIGHTS) and loads_other_weights(sd_model, info, forced_reload):
+    def released_first(*args: Any, **kwargs: Any) -> Any:
+        if len(MERGED_WEIGHTS) and releases(*args, **kwargs):
             release_merged_weights()
-        return original(sd_model, info, forced_reload, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    setattr(reload_model_weights, WRAPPED, True)
-    sd_models.reload_model_weights = reload_model_weights
+    setattr(released_first, WRAPPED, True)
+    setattr(sd_models, name, released_first)
 
 
-def loads_other_weights(sd_model: Any, info: Any, forced_reload: bool) -> bool:
+def loads_other_weights(sd_model: Any = None, info: Any = None, forced_reload: bool = False, *_: Any, **__: Any) -> bool:
     """Whether `reload_model_weights(sd_model, info, forced_reload)` will put other weights in place of
     the loaded ones: as its own first check (~944-955), the loaded model's file against the asked
     checkpoint (`info`, else the selected one); an unknown selection loads a fallback."""

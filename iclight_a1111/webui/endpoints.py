@@ -1,11 +1,12 @@
 """IC-Light's HTTP endpoints beside A1111's `/sdapi`: the model files, the light map a generation would
 encode, and the background removal cut-out. Requests are checked by the parameter schema, as a
-generation's arguments are, and a refusal comes back as a 400 answer with the same message. Who may
-call them is decided as for A1111's `/sdapi/v1` routes (`--api-auth`)."""
+generation's arguments are: a refusal is a 4xx answer with the same message, a fault of the server's a
+5xx (`api_errors`). Who may call them is decided as for A1111's `/sdapi/v1` routes (`--api-auth`)."""
 from __future__ import annotations
 
 import base64
 import io
+import math
 from secrets import compare_digest
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -14,15 +15,19 @@ from fastapi import Body, Depends, FastAPI, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from PIL import Image
 
-from ..errors import IcLightError
+from ..errors import IcLightError, shown
 from ..generation.light_map import light_map_image
-from .light_preview import DEFAULT_OUTPUT_SIZE
+from ..generation.values import values_from_args
+from ..images.background_removal import check_feed
+from ..images.image_decoding import decode_image
+from ..images.resize_modes import JUST_RESIZE, RESIZE_MODES, Layout
 from ..unet.model_files import ModelFile
-from ..generation.values import decode_image, values_from_args
+from . import api_errors, endpoint_schemas
+from .light_preview import DEFAULT_OUTPUT_SIZE
 
 PREFIX = "/iclight/v1"
-LIGHT_MAP_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "light_map")
-MAX_SIDE = 4096
+LIGHT_MAP_KEYS = endpoint_schemas.LIGHT_MAP_KEYS
+MAX_SIDE = endpoint_schemas.MAX_SIDE
 
 
 class EndpointHost(Protocol):
@@ -46,33 +51,49 @@ def list_models(host: EndpointHost) -> dict[str, Any]:
     ]}
 
 
-def side(payload: dict[str, Any], name: str, default: int) -> int:
+def whole_number(payload: Mapping[str, Any], name: str, default: int, low: int, high: int, what: str) -> int:
+    """`payload[name]` (or `default`) as an int within low..high: a JSON number, never a bool, NaN or Infinity."""
     value = payload.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 8 <= value <= MAX_SIDE:
-        raise IcLightError(f"IC-Light light map '{name}' must be a whole number of pixels within 8..{MAX_SIDE}, got {value!r}.")
-    return int(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not (math.isfinite(number) and number.is_integer() and low <= number <= high):
+        raise IcLightError(f"IC-Light light map '{name}' must be {what} within {low}..{high}, got {shown(value)}.")
+    return int(number)
 
 
-def light_map(payload: dict[str, Any]) -> dict[str, Any]:
-    """The light map (base64 PNG) an img2img fc generation with these settings encodes."""
-    unknown = sorted(set(payload) - {*LIGHT_MAP_KEYS, "width", "height"})
+def refuse_unknown(payload: Mapping[str, Any], known: Sequence[str], what: str) -> None:
+    unknown = sorted(map(str, set(payload) - set(known)))
     if unknown:
-        raise IcLightError(f"Unknown light map argument(s): {', '.join(unknown)}. Known: {', '.join((*LIGHT_MAP_KEYS, 'width', 'height'))}.")
-    width, height = side(payload, "width", DEFAULT_OUTPUT_SIZE[0]), side(payload, "height", DEFAULT_OUTPUT_SIZE[1])
+        raise IcLightError(f"Unknown {what} argument(s): {', '.join(unknown)}. Known: {', '.join(known)}.")
+
+
+def light_map(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The light map (base64 PNG) an img2img fc generation with these settings and resize mode encodes."""
+    refuse_unknown(payload, endpoint_schemas.LIGHT_MAP_ARGUMENTS, "light map")
+    pixels = "a whole number of pixels"
+    width = whole_number(payload, "width", DEFAULT_OUTPUT_SIZE[0], 8, MAX_SIDE, pixels)
+    height = whole_number(payload, "height", DEFAULT_OUTPUT_SIZE[1], 8, MAX_SIDE, pixels)
+    mode = whole_number(payload, "resize_mode", JUST_RESIZE, min(RESIZE_MODES), max(RESIZE_MODES), "an img2img resize mode")
     values = values_from_args([{k: v for k, v in payload.items() if k in LIGHT_MAP_KEYS}])
     if values["light"] == "None":
         raise IcLightError("IC-Light light 'None' keeps the img2img picture as the initial image: there is no light map.")
-    return {"image": png_base64(light_map_image(values, width, height)), "width": width, "height": height}
+    return {"image": png_base64(light_map_image(values, width, height, Layout(mode))), "width": width, "height": height}
 
 
-def cut_out(payload: dict[str, Any], host: EndpointHost) -> dict[str, Any]:
-    """The subject as RGBA: its RGB and the background remover's alpha, as a generation uses them."""
-    unknown = sorted(set(payload) - {"image"})
-    if unknown:
-        raise IcLightError(f"Unknown remove-background argument(s): {', '.join(unknown)}. Known: image.")
+def cut_out_input(payload: Mapping[str, Any]) -> np.ndarray:
+    """The picture a remove-background request sends, decoded and checked (nothing of the GPU needed yet)."""
+    refuse_unknown(payload, ("image",), "remove-background")
     image = decode_image(payload.get("image"), "image")
     if image is None:
         raise IcLightError("IC-Light remove-background needs 'image': the picture as base64 PNG, JPEG or WebP.")
+    check_feed(image.shape[1], image.shape[0], "image")
+    return image
+
+
+def cut_out(image: np.ndarray, host: EndpointHost) -> dict[str, Any]:
+    """The subject as RGBA: its RGB and the background remover's alpha, as a generation uses them."""
     rgb = np.ascontiguousarray(image[..., :3])
     alpha = host.predict_alphas([rgb])[0]
     return {"image": png_base64(np.dstack([rgb, (alpha * 255).round().astype(np.uint8)]))}
@@ -98,10 +119,11 @@ def basic_auth(credentials: Mapping[str, str]) -> Callable[..., None]:
 
 def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any], credentials: Mapping[str, str]) -> None:
     """Register the endpoints on A1111's FastAPI app, behind HTTP Basic authentication when
-    `credentials` (from `--api-auth`) are given. `exclusive()` is a context manager held while the
-    background remover runs, so it never shares the GPU with a generation."""
+    `credentials` (from `--api-auth`) are given, and the answer to the extension's server faults.
+    `exclusive()` is a context manager held while the background remover runs, so it never shares the GPU
+    with a generation; the request is decoded and checked before it is taken, so a slow or refused upload
+    never holds up generations."""
 
-    # A refusal is an `IcLightError`, an HTTPException of status 400 whose detail is its message.
     def models() -> dict[str, Any]:
         return list_models(host)
 
@@ -109,10 +131,13 @@ def add_routes(app: FastAPI, host: EndpointHost, exclusive: Callable[[], Any], c
         return light_map(payload)
 
     def remove_background(payload: dict = Body(...)) -> dict[str, Any]:
+        image = cut_out_input(payload)
         with exclusive():
-            return cut_out(payload, host)
+            return cut_out(image, host)
 
+    api_errors.install(app)
     guard = [Depends(basic_auth(credentials))] if credentials else []
-    app.add_api_route(f"{PREFIX}/models", models, methods=["GET"], dependencies=guard)
-    app.add_api_route(f"{PREFIX}/light-map", post_light_map, methods=["POST"], dependencies=guard)
-    app.add_api_route(f"{PREFIX}/remove-background", remove_background, methods=["POST"], dependencies=guard)
+    for path, endpoint, method in (("models", models, "GET"), ("light-map", post_light_map, "POST"),
+                                   ("remove-background", remove_background, "POST")):
+        app.add_api_route(f"{PREFIX}/{path}", endpoint, methods=[method], dependencies=guard,
+                          **endpoint_schemas.openapi(path))

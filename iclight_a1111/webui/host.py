@@ -10,13 +10,15 @@ from PIL import Image
 from modules import call_queue, devices, sd_unet, shared
 from modules.images import save_image as save_webui_image
 
-from ..errors import IcLightError
+from ..errors import IcLightError, IcLightFault, ModelFileFault, shown
 from ..images.background_removal import predict_alpha
 from ..images.vae_encoding import encode_latents
 from ..progress import tracked
 from ..unet.checkpoint_family import SD1, same_latent_space
 from ..unet.concat_unet import IcLightUnet
-from ..unet.model_files import OFFICIAL_FILES, ModelFile, download_hint, inspect_model_file, select_model
+from ..unet.model_files import (
+    OFFICIAL_FILES, ModelFile, download_hint, inspect_model_file, is_plain_file_name, select_model,
+)
 from ..unet.row_alignment import route_concat_latents
 from . import progress_bar
 from .adetailer import face_pass_refusal
@@ -37,16 +39,18 @@ class A1111Host:
         if model is not None:
             return model
         wanted = name.split(" [")[0].strip() or "iclight_sd15_fc.safetensors"
+        folder = model_folders()[0]
+        if not is_plain_file_name(wanted):
+            raise IcLightError(f"IC-Light 'model' must name a file in {folder} (no folders), got {shown(name)}.")
         if not files and wanted in OFFICIAL_FILES:
             return download_official(wanted)
-        for folder in model_folders():
-            if (folder / wanted).is_file():
-                inspect_model_file(folder / wanted)  # raises with the reason it is not listed
-        folder = model_folders()[0]
+        for candidate in model_folders():
+            if (candidate / wanted).is_file():
+                inspect_model_file(candidate / wanted)  # raises with the reason it is not listed
         if not files:
-            raise IcLightError(f"IC-Light is enabled but no IC-Light model file was found. {download_hint(wanted, folder)}")
+            raise ModelFileFault(f"IC-Light is enabled but no IC-Light model file was found. {download_hint(wanted, folder)}")
         listed = ", ".join(f.name for f in files)
-        raise IcLightError(f"IC-Light model '{name}' was not found (available: {listed}). Put it in {folder}.")
+        raise IcLightError(f"IC-Light model {shown(name)} was not found (available: {listed}). Put it in {folder}.")
 
     def short_hash(self, model: ModelFile) -> str:
         return (file_hash(model) or "")[:10]
@@ -191,6 +195,6 @@ def route_to_active_unet(sampler: object, latents: torch.Tensor) -> None:
     """Feed `latents` to the active IC-Light UNet through this sampling pass's CFGDenoiser."""
     unet = sd_unet.current_unet
     if not isinstance(unet, IcLightUnet):
-        raise IcLightError("IC-Light latents were given but the IC-Light UNet is not active.")
+        raise IcLightFault("IC-Light latents were given but the IC-Light UNet is not active.")
     route_concat_latents(sampler.model_wrap_cfg, unet, latents)
 

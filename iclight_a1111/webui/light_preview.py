@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import IcLightError
 from ..generation.light_map import light_map_image
 from ..generation.params import PARAMS_BY_KEY, defaults
-from ..generation.values import coerce, decode_image
+from ..generation.values import coerce
+from ..images.image_decoding import decode_image
 from ..images.placed_lights import compact_text, light_at, parse_lights
 from ..images.resize_modes import REFERENCE, Layout
 
@@ -43,15 +44,24 @@ def preview_image(values: Mapping[str, Any], width: int, height: int, subject: n
     if image is None:
         image = np.full((h, w, 3), NEUTRAL_GREY, np.float32)
     if subject is not None:
-        rgb = layout.fit(np.ascontiguousarray(subject[..., :3]), w, h).astype(np.float32)
-        opacity = np.full((h, w, 1), SUBJECT_OPACITY, np.float32)
-        if subject.shape[2] == 4:
-            opacity *= layout.fit(np.ascontiguousarray(subject[..., 3]), w, h)[..., None].astype(np.float32) / 255.0
-        image = image * (1 - opacity) + rgb * opacity
+        try:
+            image = with_subject(image, subject, layout)
+        except IcLightError:  # a subject the generation would refuse to fit is not drawn; the generation names it
+            pass
     image = image.round().astype(np.uint8)
     if values["light"] == "Placed":
         mark_lights(image, values["lights"])
     return image
+
+
+def with_subject(image: np.ndarray, subject: np.ndarray, layout: Layout) -> np.ndarray:
+    """`image` (float HxWx3) with the subject drawn faintly over it, by its alpha when it has one."""
+    h, w = image.shape[:2]
+    rgb = layout.fit(np.ascontiguousarray(subject[..., :3]), w, h).astype(np.float32)
+    opacity = np.full((h, w, 1), SUBJECT_OPACITY, np.float32)
+    if subject.shape[2] == 4:
+        opacity *= layout.fit(np.ascontiguousarray(subject[..., 3]), w, h)[..., None].astype(np.float32) / 255.0
+    return image * (1 - opacity) + rgb * opacity
 
 
 def mark_lights(image: np.ndarray, lights: Any) -> None:

@@ -9,6 +9,7 @@ from modules import devices, shared
 from ..unet.concat_unet import Placement
 from ..unet.freed_memory import give_back_freed_memory
 from ..unet.merged_cache import MergedWeightsCache
+from .device_memory import SHARES_RAM, free_device_memory
 
 CACHE_OPTION = "iclight_cache_merged_weights"
 COPIES_OPTION = "iclight_merged_copies"
@@ -27,21 +28,11 @@ def copies_limit() -> int:
 
 
 def has_room(nbytes: int, device: torch.device) -> bool:
-    """Whether one more copy of `nbytes` on `device` leaves a generation the memory it needs."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)  # torch's own free blocks
-        return free >= nbytes + VRAM_HEADROOM
-    return free_ram() >= nbytes + RAM_HEADROOM
-
-
-def free_ram() -> int:
-    """Bytes of RAM available to this process without swapping (0 when unknown: then one copy only)."""
-    try:
-        import psutil  # A1111 depends on it
-    except ImportError:
-        return 0
-    return psutil.virtual_memory().available
+    """Whether one more copy of `nbytes` on `device` leaves a generation the memory it needs; never where
+    the free memory is unknown (then only the copy in use is kept)."""
+    free = free_device_memory(device)
+    headroom = RAM_HEADROOM if device.type in SHARES_RAM else VRAM_HEADROOM
+    return free is not None and free >= nbytes + headroom
 
 
 MERGED_WEIGHTS = MergedWeightsCache(limit=copies_limit, has_room=has_room)
@@ -67,13 +58,16 @@ def placement(unet: torch.nn.Module) -> Placement:
 
 
 def second_unet_fits(unet: torch.nn.Module) -> bool:
+    """Whether a merged copy fits on the generation device beside the checkpoint's UNet: always where the
+    device's memory is RAM (CPU, MPS: parking would move weights within one memory), never where its free
+    memory is unknown (DirectML)."""
     device = torch.device(devices.device)
-    if device.type != "cuda":
-        return True  # CPU, MPS: one memory for both
+    if device.type in SHARES_RAM:
+        return True
     if any(key.placement == "keep" for key in MERGED_WEIGHTS.entries):
         return True  # merged weights already occupy VRAM, and make room for another copy when needed
-    free, _ = torch.cuda.mem_get_info(device)
-    return free >= sum(p.numel() * p.element_size() for p in unet.parameters()) + VRAM_HEADROOM
+    free = free_device_memory(device)
+    return free is not None and free >= sum(p.numel() * p.element_size() for p in unet.parameters()) + VRAM_HEADROOM
 
 
 def cache_enabled() -> bool:

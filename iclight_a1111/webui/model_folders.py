@@ -5,7 +5,7 @@ from pathlib import Path
 
 from modules import hashes, modelloader, paths, shared
 
-from ..errors import IcLightError
+from ..errors import DownloadFailed
 from ..images.background_removal import RmbgNet, load_rmbg
 from ..progress import task
 from ..unet.model_files import (
@@ -45,7 +45,7 @@ def download_official(name: str) -> ModelFile:
         with task(f"IC-Light: downloading {name}"):
             path = modelloader.load_file_from_url(RELEASE_URL + name, model_dir=str(folder), file_name=name)
     except Exception as e:
-        raise IcLightError(f"Could not download {name} ({e}). {download_hint(name, folder)}") from e
+        raise DownloadFailed(f"Could not download {name} ({e}). {download_hint(name, folder)}") from e
     return verify_download(Path(path), OFFICIAL_FILES[name])
 
 
@@ -58,7 +58,7 @@ def background_remover() -> RmbgNet:
             with task(f"IC-Light: downloading the background remover ({RMBG_FILE_NAME})"):
                 path = Path(modelloader.load_file_from_url(RMBG_URL, model_dir=str(rmbg_folder), file_name=RMBG_FILE_NAME))
         except Exception as e:
-            raise IcLightError(
+            raise DownloadFailed(
                 f"Background removal needs the RMBG-1.4 model and it could not be downloaded ({e}). "
                 f"Download {RMBG_FILE_NAME} from {RMBG_URL} and put it in {rmbg_folder}."
             ) from e

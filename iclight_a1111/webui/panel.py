@@ -7,7 +7,7 @@ from modules.ui_components import InputAccordion, ToolButton
 
 from ..errors import IcLightError
 from ..generation.params import PARAMS, PARAMS_BY_KEY, Param, defaults, shown_keys
-from ..images.resize_modes import REFERENCE, RESIZE_MODES, Layout
+from ..images.resize_modes import REFERENCE, img2img_layout
 from ..unet.model_files import OFFICIAL_FILES, select_model
 from .light_preview import (
     DEFAULT_OUTPUT_SIZE, lights_text_with_click, lights_text_without_last, preview_image, subject_array, values_for_preview,
@@ -218,7 +218,7 @@ class Panel:
         layout = REFERENCE
         if self.is_img2img:
             mode = rest[0] if self.resize_mode else 0  # A1111's default: Just resize
-            layout = Layout(mode if mode in RESIZE_MODES else 0)
+            layout = img2img_layout(mode)
         return preview_image(values, width, height, subject, layout)
 
     def place(self, evt: gr.SelectData, text: str, light_color: str, *size):

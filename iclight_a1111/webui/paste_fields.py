@@ -1,11 +1,13 @@
 """How an infotext sets the panel's fields: pasted (PNG Info, the paste button), sent from txt2img
-("Send to img2img"), or given to the API as a request's `infotext`.
+("Send to img2img"), or given to the API as a request's `infotext`; and what `/sdapi/v1/png-info` reports.
 
 A1111 reads a field through its target: "Send to" copies the fields whose target is a *name* in
 `paste_field_names`; a paste and the API's `apply_infotext` call a *callable* target with the
-parsed parameters. The API never runs `on_infotext_pasted` callbacks, so whatever an IC-Light
-infotext implies (IC-Light on, the model's dropdown label, the defaults of the fields it leaves out)
-must come from the targets themselves: each is a name that is also callable.
+parsed parameters. The API's `infotext` never runs `on_infotext_pasted` callbacks, so whatever an
+IC-Light infotext implies (IC-Light on, the model's dropdown label, the defaults of the fields it leaves
+out) must come from the targets themselves: each is a name that is also callable. `/sdapi/v1/png-info`
+runs the callbacks and not the targets (`Api.pnginfoapi`, modules/api/api.py v1.10.1 ~588-600): there
+`complete_pasted_params` reports IC-Light on and the model's label, as a paste shows them.
 """
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ class PastedField(str):
 
     def __call__(self, params: Mapping[str, Any]) -> Any:
         return pasted_value(self.param, params)
+
+
+def complete_pasted_params(infotext: str, params: dict[str, Any]) -> None:
+    """The `on_infotext_pasted` callback: an infotext with an IC-Light model has IC-Light on, and its model
+    as the dropdown labels it."""
+    model_key = PARAMS_BY_KEY["model"].infotext_key
+    if model_key in params:
+        params[PARAMS_BY_KEY["enabled"].infotext_key] = True
+        params[model_key] = model_label_for(str(params[model_key]))
 
 
 def pasted_value(param: Param, params: Mapping[str, Any]) -> Any:

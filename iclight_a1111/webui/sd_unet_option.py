@@ -5,13 +5,14 @@ import sys
 from typing import Any
 
 import torch
-from modules import sd_hijack, sd_unet
+from modules import devices, sd_hijack, sd_unet
 
-from ..errors import IcLightError
+from ..errors import IcLightError, RetryLater
 from ..unet.concat_unet import CheckpointUnet, IcLightUnet
 from ..unet.lora_bookkeeping import networks_on
 from ..unet.model_files import ModelFile
 from ..unet.offset_files import file_source
+from ..unet.page_lock import page_lock_for
 from .merged_weights import MERGED_WEIGHTS, cache_enabled, model_in_use, placement, release_merged_weights
 from .model_folders import file_hash
 
@@ -39,7 +40,7 @@ class IcLightSdUnet(IcLightUnet, sd_unet.SdUnet):
             try:
                 super().deactivate()
             except Exception as e:
-                raise IcLightError(
+                raise RetryLater(
                     f"IC-Light could not give the checkpoint its own weights back ({e}). Until it can, this checkpoint "
                     "is not used: free GPU memory (close other programs using it) and generate again, which retries; "
                     "if it keeps failing, restart the webui."
@@ -104,7 +105,8 @@ class IcLightUnetOption(sd_unet.SdUnetOption):
         checkpoint = CheckpointUnet(unet, sd_hijack.ldm_original_forward)
         source = file_source(self.model.path, file_hash(self.model))
         cache = MERGED_WEIGHTS if cache_enabled() else None
-        return IcLightSdUnet(checkpoint, source, placement=placement(unet), cache=cache)
+        return IcLightSdUnet(checkpoint, source, placement=placement(unet), cache=cache,
+                             page_lock=page_lock_for(devices.device))
 
 
 def unet_label(model: ModelFile) -> str:

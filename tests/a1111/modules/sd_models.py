@@ -3,7 +3,7 @@ model_name, short_title), the `checkpoints_list` and `checkpoint_aliases` regist
 title and model name as aliases here) and `get_closet_checkpoint_match` (line 183:
 exact title, then model name, then a title containing the search, shortest first), and the checkpoint
 switch: `SkipWritingToConfig` (line 350), `SdModelData.set_sd_model` (lines 703-715), `send_model_to_cpu` /
-`send_model_to_trash` (lines 738-765), `load_model` (lines 786-875: the old model trashed, the new one built, the
+`send_model_to_trash` (lines 738-765), `unload_model_weights` (lines 1005-1008), `load_model` (lines 786-875: the old model trashed, the new one built, the
 `model_loaded` callbacks), `load_model_weights` (lines 410-470: the selected checkpoint written to the
 settings unless `SkipWritingToConfig`), `reuse_model_from_already_loaded` (lines 878-935) and
 `reload_model_weights` (lines 940-1000: the early returns, then `apply_unet("None")` before loading,
@@ -102,6 +102,12 @@ def send_model_to_cpu(m):
     if m is not None:
         m.to(devices.cpu)
     devices.torch_gc()
+
+
+def unload_model_weights(sd_model=None, info=None):
+    """Lines 1005-1008: the checkpoint to RAM (the API's unload-checkpoint, Settings' "Unload SD checkpoint to RAM")."""
+    send_model_to_cpu(sd_model or shared.sd_model)
+    return sd_model
 
 
 def send_model_to_trash(m):

@@ -15,6 +15,12 @@
 - `Api.__init__`'s credentials (lines 201-205), `add_api_route` and `auth` (lines 274-285): with
   `--api-auth user:password[,user2:password2]` every `/sdapi/v1/...` route depends on HTTP Basic
   authentication and answers 401 (with `WWW-Authenticate: Basic`) to a missing or wrong password.
+- `decode_base64_to_image` (lines 77-99, base64 only): a data URL's prefix dropped, `base64.b64decode`
+  without validation (line breaks pass), `images.read` (`Image.open` and `fix_image`: EXIF orientation).
+- `pnginfoapi` (lines 588-600) at `POST /sdapi/v1/png-info`: the image's "parameters" text
+  (`images.read_info_from_image`, PNG only here) parsed and given to the `on_infotext_pasted` callbacks,
+  NOT to the paste fields; `unloadapi` (lines 654-657) at `POST /sdapi/v1/unload-checkpoint`:
+  `sd_models.unload_model_weights()`, looked up on the module at each call.
 """
 import base64
 import io
@@ -25,8 +31,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from PIL import PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
+from modules import infotext_utils, script_callbacks, sd_models
 from modules.shared import cmd_opts, opts
 
 console = []
@@ -47,6 +54,16 @@ def encode_pil_to_base64(image):
         else:
             raise ValueError("Invalid image format")
         return base64.b64encode(output_bytes.getvalue())
+
+
+def decode_base64_to_image(encoding):
+    if encoding.startswith("data:image/"):
+        encoding = encoding.split(";")[1].split(",")[1]
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(encoding)))
+        return ImageOps.exif_transpose(image)
+    except Exception as e:
+        raise HTTPException(status_code=500, detail="Invalid encoded image") from e
 
 
 def handle_exception(request: Request, e: Exception) -> JSONResponse:
@@ -106,11 +123,24 @@ class Api:
             self.credentials = dict(pair.split(":") for pair in cmd_opts.api_auth.split(","))
         self.app = app
         api_middleware(app)
+        self.add_api_route("/sdapi/v1/png-info", self.pnginfoapi, methods=["POST"])
+        self.add_api_route("/sdapi/v1/unload-checkpoint", self.unloadapi, methods=["POST"])
 
     def add_api_route(self, path, endpoint, **kwargs):
         if cmd_opts.api_auth:
             return self.app.add_api_route(path, endpoint, dependencies=[Depends(self.auth)], **kwargs)
         return self.app.add_api_route(path, endpoint, **kwargs)
+
+    def pnginfoapi(self, req: dict):
+        image = decode_base64_to_image(req["image"].strip())
+        geninfo = image.info.get("parameters", "")
+        params = infotext_utils.parse_generation_parameters(geninfo)
+        script_callbacks.infotext_pasted_callback(geninfo, params)
+        return {"info": geninfo, "parameters": params}
+
+    def unloadapi(self):
+        sd_models.unload_model_weights()
+        return {}
 
     def auth(self, credentials: HTTPBasicCredentials = Depends(HTTPBasic())):
         if credentials.username in self.credentials:
