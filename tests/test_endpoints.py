@@ -86,6 +86,21 @@ def test_endpoints_exist_only_where_the_webui_serves_its_api(a1111, monkeypatch,
     assert (client.get("/iclight/v1/models").status_code == 200) == served
 
 
+def test_the_endpoints_are_described_in_valid_openapi_with_their_bodies_and_answers(client):
+    """What a schema-driven fuzzer (tools/fuzz_endpoints.sh) generates requests from."""
+    from openapi_spec_validator import validate
+
+    document = client.get("/openapi.json").json()
+    validate(document)
+    light_map = document["paths"]["/iclight/v1/light-map"]["post"]
+    body = light_map["requestBody"]["content"]["application/json"]["schema"]
+    assert {"light", "lights", "light_map", "width", "height", "resize_mode"} <= set(body["properties"])
+    assert body["properties"]["light"]["enum"][:2] == ["Left", "Right"] and body["additionalProperties"] is False
+    for path in ("/iclight/v1/models", "/iclight/v1/light-map", "/iclight/v1/remove-background"):
+        operation = next(iter(document["paths"][path].values()))
+        assert {"200", "400", "401", "413", "500", "503"} <= set(operation["responses"]), path
+
+
 def test_models_lists_each_file_with_kind_label_hash_and_size(a1111, client):
     import hashlib
 

@@ -13,13 +13,16 @@ COLOR = {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$", "example": "#ffaa00"
 FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 LIGHT = {
     "type": "object",
-    "properties": {"x": FRACTION, "y": FRACTION, "radius": {"type": "number", "exclusiveMinimum": 0},
+    "properties": {"x": FRACTION, "y": FRACTION,
+                   "radius": {"type": "number", "minimum": 0, "description": "greater than 0: a fraction of the shorter side"},
                    "color": COLOR, "intensity": {"type": "number", "minimum": 0, "maximum": MAX_INTENSITY}},
     "required": ["x", "y"],
     "additionalProperties": False,
 }
+EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mM8URHAgA0wMeAAg1MCADzvAaAsB0NhAAAAAElFTkSuQmCC"
 IMAGE = {
     "type": "string",
+    "example": EXAMPLE_PNG,
     "description": f"base64 {ACCEPTED} (a data URL too; line breaks allowed), at most {MAX_FILE_BYTES // 2**20} MiB "
                    f"and {MAX_IMAGE_PIXELS / 1e6:.1f} megapixels",
 }
