@@ -1,17 +1,18 @@
 """The IC-Light script in txt2img and img2img: hooks into processing, infotext fields, X/Y/Z axes.
-Only A1111 glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`."""
+Only glue: the panel is `iclight_a1111.webui.panel`, the work is done in `iclight_a1111`, on the
+webui's host (A1111's or Forge's, chosen once here)."""
 from modules import script_callbacks, scripts
 
 from iclight_a1111.generation import after_sampling, inpaint_overlay, prepare, sampling
 from iclight_a1111.generation.job import JOB_ATTR
 from iclight_a1111.generation.params import PARAMS
-from iclight_a1111.webui.host import A1111Host
+from iclight_a1111.webui.backend_choice import host
 from iclight_a1111.webui.model_folders import model_files
 from iclight_a1111.webui.panel import Panel, remember_component
 from iclight_a1111.webui.paste_fields import PastedField, complete_pasted_params
 from iclight_a1111.webui.xyz_axes import axis_specs
 
-HOST = A1111Host()
+HOST = host()
 
 
 class IcLightScript(scripts.Script):

@@ -64,6 +64,15 @@ def a1111(tmp_path):
 
 
 @pytest.fixture
+def forge(a1111, monkeypatch):
+    """A Forge process (the `backend` stand-ins, Forge's engine around the same tiny model, the script loaded
+    as Forge loads it) with the same fc and fbc files as the `a1111` fixture."""
+    from forge_env import make_forge_env
+
+    return make_forge_env(a1111, monkeypatch)
+
+
+@pytest.fixture
 def lora_networks():
     """The built-in Lora extension's stand-in (its module `networks`), emptied after the test."""
     import networks

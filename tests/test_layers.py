@@ -1,5 +1,6 @@
 """The house rules, read from the code: layers import one way only, only the webui layer (and the
-scripts A1111 loads) imports A1111's `modules.*`, files and functions stay short."""
+scripts the webui loads) imports the webui's `modules.*`, only the forge layer imports Forge's own
+`backend` (and `modules_forge`), files and functions stay short."""
 from __future__ import annotations
 
 import ast
@@ -13,8 +14,10 @@ MAY_IMPORT = {
     "images": BASE | {"images"},
     "unet": BASE | {"images", "unet"},
     "generation": BASE | {"images", "unet", "generation"},
-    "webui": BASE | {"images", "unet", "generation", "webui"},
+    "forge": BASE | {"images", "unet", "generation", "forge"},
+    "webui": BASE | {"images", "unet", "generation", "forge", "webui"},
 }
+FORGE_PACKAGES = ("backend", "modules_forge")
 MAX_FILE_LINES = 250
 MAX_FUNCTION_LINES = 60
 
@@ -58,7 +61,10 @@ def layer_violations(files: list[Path], root: Path = ROOT) -> list[str]:
             where = f"{path.relative_to(root)}:{line} imports {target}"
             if target == "modules" or target.startswith("modules."):
                 if layer != "webui":
-                    problems.append(f"{where}: only {PACKAGE}.webui may import A1111's modules.*")
+                    problems.append(f"{where}: only {PACKAGE}.webui may import the webui's modules.*")
+            elif target.split(".")[0] in FORGE_PACKAGES:
+                if layer != "forge":
+                    problems.append(f"{where}: only {PACKAGE}.forge may import Forge's {target.split('.')[0]}")
             elif layer in MAY_IMPORT and layer_of(target) not in (None, *MAY_IMPORT[layer]):
                 problems.append(f"{where}: the {layer} layer may import only {sorted(MAY_IMPORT[layer])}")
     return problems
@@ -70,18 +76,22 @@ def test_every_module_of_the_package_belongs_to_a_layer():
     assert not loose, f"modules outside the layers {sorted(MAY_IMPORT)} and the base {sorted(BASE)}: {loose}"
 
 
-def test_layers_import_downward_only_and_only_webui_imports_a1111():
+def test_layers_import_downward_only_and_only_webui_imports_a1111_and_only_forge_imports_forge():
     problems = layer_violations(python_files(PACKAGE, "benchmarks", "tools", "preload.py"))
     assert not problems, "import rule broken:\n" + "\n".join(problems)
 
 
-def test_the_rule_catches_an_upward_import_and_a1111_outside_webui(tmp_path):
-    """The checker itself: a planted upward import and a planted `modules` import are both reported."""
+def test_the_rule_catches_an_upward_import_and_a1111_or_forge_outside_their_layers(tmp_path):
+    """The checker itself: a planted upward import, a planted `modules` import and a planted `backend` import
+    are each reported."""
     fake_root = tmp_path / "root"
     for rel, text in {
         f"{PACKAGE}/__init__.py": "",
         f"{PACKAGE}/images/__init__.py": "",
-        f"{PACKAGE}/images/bad.py": "from ..generation import job\nfrom modules import shared\n",
+        f"{PACKAGE}/images/bad.py": "from ..generation import job\nfrom modules import shared\nfrom backend import utils\n",
+        f"{PACKAGE}/forge/__init__.py": "",
+        f"{PACKAGE}/forge/ok.py": "from backend import memory_management\nfrom ..generation import job\n",
+        f"{PACKAGE}/forge/bad.py": "from ..webui import ok\n",
         f"{PACKAGE}/generation/__init__.py": "",
         f"{PACKAGE}/generation/job.py": "",
         f"{PACKAGE}/webui/ok.py": "from modules import shared\nfrom ..generation import job\n",
@@ -89,7 +99,8 @@ def test_the_rule_catches_an_upward_import_and_a1111_outside_webui(tmp_path):
         (fake_root / rel).parent.mkdir(parents=True, exist_ok=True)
         (fake_root / rel).write_text(text)
     problems = layer_violations(sorted((fake_root / PACKAGE).rglob("*.py")), fake_root)
-    assert len(problems) == 2 and all("images/bad.py" in p for p in problems), problems
+    assert len(problems) == 4 and sum("images/bad.py" in p for p in problems) == 3, problems
+    assert any("forge/bad.py" in p and "webui" in p for p in problems), problems
 
 
 def test_files_and_functions_stay_short():

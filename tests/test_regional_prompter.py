@@ -81,7 +81,7 @@ def test_txt2img_batch_of_two_with_hires_fix_gets_its_latents_in_every_row(a1111
     routed = []
     route = webui_host.A1111Host.route
     with first_conv_inputs(a1111.unet) as calls:
-        webui_host.A1111Host.route = lambda self, sampler, latents: (routed.append(latents), route(self, sampler, latents))
+        webui_host.A1111Host.route = lambda self, p, latents: (routed.append(latents), route(self, p, latents))
         try:
             latents = relit(p, RegionalPrompterScript(mode, area_conds()))
         finally:

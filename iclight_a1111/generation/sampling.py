@@ -153,7 +153,7 @@ def before_sampling(p: Any, x: torch.Tensor, host: Host) -> None:
                 job.picture_latent = job.picture_latent if job.picture_latent is not None else p.init_latent
                 light = torch.where(mask > 0, job.picture_latent, light)
             p.init_latent = light
-        host.route(p.sampler, concat)
+        host.route(p, concat)
     except Exception as e:
         fail_sampling(p.sampler, e)
 

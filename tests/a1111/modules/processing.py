@@ -233,7 +233,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         self.nmask = None
 
     def init(self):
-        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        self.sampler = self.create_sampler()
         image_mask = None
         if self.image_mask is not None:
             image_mask = blur_mask(self.image_mask.convert("L"), self.mask_blur)
@@ -289,6 +289,9 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
             elif self.inpainting_fill == 3:
                 self.init_latent = self.init_latent * self.mask
                 self.extra_generation_params["Masked content"] = "latent nothing"
+
+    def create_sampler(self):
+        return sd_samplers.create_sampler(self.sampler_name, self.sd_model)
 
     def sample(self, conditioning, unconditional_conditioning, seeds):
         x = image_noise(self.init_latent.shape[1:], seeds)
