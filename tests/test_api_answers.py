@@ -145,3 +145,34 @@ def test_png_info_reports_iclight_on_and_the_model_label(a1111, monkeypatch):
     plain.save(buffer := io.BytesIO(), format="PNG")
     response = client.post("/sdapi/v1/png-info", json={"image": base64.b64encode(buffer.getvalue()).decode()})
     assert "IC-Light enabled" not in response.json()["parameters"]
+
+
+def test_faults_are_answered_with_retry_after_also_when_the_app_has_served_before(capsys):
+    """Forge's gradio 4 serves a request at launch, before the extensions' `app_started`: Starlette's middleware
+    stack, with the exception handlers, is built then. Forge's own handler of `Exception` (webui.py at dfdcbab6,
+    lines 30-38) answers with the exception's status and no headers, and the server logs the traceback."""
+    from fastapi import FastAPI
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+    from fastapi.testclient import TestClient
+
+    from iclight_a1111.errors import RetryLater
+    from iclight_a1111.webui import api_errors
+
+    def forge_handler(request, e):
+        fields = vars(e)
+        return JSONResponse(status_code=int(fields.get("status_code", 500)),
+                            content=jsonable_encoder({"error": type(e).__name__, "detail": fields.get("detail", "")}))
+
+    def restore_failed():
+        raise RetryLater("IC-Light could not give the checkpoint its own weights back (simulated).")
+
+    app = FastAPI(exception_handlers={Exception: forge_handler})
+    app.add_api_route("/sdapi/v1/txt2img", restore_failed, methods=["POST"])
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.post("/sdapi/v1/txt2img").headers.get("Retry-After") is None  # the stack is built now
+    api_errors.install(app)
+    capsys.readouterr()
+    response = client.post("/sdapi/v1/txt2img")
+    assert response.status_code == 503 and response.headers.get("Retry-After") == "30", dict(response.headers)
+    assert capsys.readouterr().err.count("IC-Light: POST /sdapi/v1/txt2img failed (503)") == 1

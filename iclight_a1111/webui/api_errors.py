@@ -2,7 +2,9 @@
 try can succeed, and their traceback logged once.
 
 A1111's own handler (`api_middleware`, modules/api/api.py v1.10.1 ~167-197) answers any exception with its
-`status_code` and logs the traceback of anything but an `HTTPException`, but sends no headers. This handler
+`status_code` and logs the traceback of anything but an `HTTPException`, but sends no headers; Forge's
+(`_handle_exception`, webui.py at dfdcbab6 lines 30-38, the app's handler of `Exception`) the same, the
+server logging the traceback. This handler
 takes IC-Light's faults first (Starlette picks the handler of the most specific class), from IC-Light's
 routes and from `/sdapi/v1/txt2img|img2img` alike, and answers in the same JSON shape. Refusals
 (`IcLightError`, an `HTTPException`) stay with A1111's handler: 4xx, no traceback.
@@ -15,6 +17,7 @@ import traceback
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from starlette.middleware.exceptions import ExceptionMiddleware
 
 from ..errors import IcLightFault
 
@@ -34,7 +37,16 @@ async def handle_fault(request: Request, fault: IcLightFault) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Answer IC-Light's faults on `app` (once per app)."""
-    if not getattr(app.state, INSTALLED, False):
-        app.add_exception_handler(IcLightFault, handle_fault)
-        setattr(app.state, INSTALLED, True)
+    """Answer IC-Light's faults on `app` (once per app). Starlette builds its middleware stack, and with it
+    the exception handlers, at the first request: A1111 adds its routes before that, but Forge's gradio 4
+    has served one when it launched. Then the handler is added to the stack's `ExceptionMiddleware` as well,
+    leaving the rest of the stack as the webui built it."""
+    if getattr(app.state, INSTALLED, False):
+        return
+    app.add_exception_handler(IcLightFault, handle_fault)
+    layer = app.middleware_stack
+    while layer is not None and not isinstance(layer, ExceptionMiddleware):
+        layer = getattr(layer, "app", None)
+    if layer is not None:
+        layer.add_exception_handler(IcLightFault, handle_fault)
+    setattr(app.state, INSTALLED, True)
