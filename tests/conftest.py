@@ -35,19 +35,22 @@ import tiny_models  # noqa: E402,F401  (captures ldm's own UNetModel.forward bef
 import pytest  # noqa: E402
 
 
-FIGURES: list[str] = []
+FIGURE = "iclight_figure"
 
 
 @pytest.fixture
-def report():
-    """`report(line)`: a measured figure, printed in the summary at the end of the run."""
-    return FIGURES.append
+def report(request):
+    """`report(line)`: a measured figure, printed in the summary at the end of the run. It travels with the
+    test's report, so that the figures of tests run in other processes (pytest-xdist) are printed too."""
+    return lambda line: request.node.user_properties.append((FIGURE, line))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
+    reports = [r for kind in ("passed", "failed") for r in terminalreporter.stats.get(kind, []) if r.when == "call"]
+    figures = [value for r in reports for name, value in r.user_properties if name == FIGURE]
+    if figures:
         terminalreporter.section("IC-Light figures")
-        for line in FIGURES:
+        for line in figures:
             terminalreporter.write_line(line)
 
 

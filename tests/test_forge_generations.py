@@ -89,3 +89,17 @@ def test_what_forge_cannot_relight_is_refused_by_name_and_nothing_changes(forge,
         process_images(make_p(forge))
     assert refused.value.status_code == status
     assert parameter_fingerprint(forge.unet) == before
+
+
+def test_a_quantized_unet_on_forge_is_refused_naming_the_storage(forge):
+    """Forge merges into NF4/FP4 (bitsandbytes) and GGUF weights by quantizing the sum into the same storage
+    (backend/patcher/lora.py at dfdcbab6, 433-439), which cannot hold a wider first conv."""
+    from forge_flow import process_images
+
+    weight = forge.unet.middle_block[0].in_layers[2].weight
+    weight.bnb_quantized = True
+    try:
+        with pytest.raises(IcLightError, match="stored quantized .*NF4, FP4 or GGUF"):
+            process_images(forge_txt2img(forge, [{"foreground": subject()}], steps=2))
+    finally:
+        del weight.bnb_quantized

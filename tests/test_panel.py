@@ -254,6 +254,43 @@ def test_preview_reads_the_img2img_size_and_picture_through_on_after_component(a
     assert not np.array_equal(with_picture, without), "the img2img picture is not drawn over the preview"
 
 
+def test_on_forge_the_preview_reads_the_picture_of_the_img2img_canvas(a1111):
+    """Forge's img2img box (modules_forge/forge_canvas/canvas.py at dfdcbab6, 118-160): an HTML block with the
+    elem_id, then two hidden text fields (gradio Textbox subclasses) announced with classes, the second holding
+    the picture as a PNG data URL."""
+    import base64
+    import io
+
+    import gradio as gr
+    from PIL import Image
+
+    def canvas_field(kind):
+        return lambda i: gr.Textbox(visible=False, elem_id="uuid_0", elem_classes=[f"logical_image_{kind}"])
+
+    components = [("img2img_image", lambda i: gr.HTML("<div>canvas</div>", elem_id=i)),
+                  ("uuid_foreground", canvas_field("foreground")), ("uuid_background", canvas_field("background"))]
+    from modules import script_callbacks
+
+    module = script_module()
+    panel_module.WATCHED.clear()
+    with gr.Blocks():
+        made = {}
+        for name, make in components:
+            made[name] = make(name)
+            elem_id = "img2img_image" if name == "img2img_image" else "uuid_0"
+            script_callbacks.after_component_callback(made[name], elem_id=elem_id, elem_classes=made[name].elem_classes)
+        script = module.IcLightScript()
+        script.ui(True)
+    panel = script.panel
+    assert panel.picture == [made["uuid_background"]], "the preview does not read the canvas's picture"
+    buffer = io.BytesIO()
+    Image.fromarray(subject(64)).convert("RGBA").save(buffer, format="PNG")
+    data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    args = [defaults()[k] if k != "lights" else "" for k in panel_module.PREVIEW_KEYS]
+    assert not np.array_equal(panel.render_preview(*args, data_url), panel.render_preview(*args, None)), \
+        "the canvas's picture is not drawn over the preview"
+
+
 @pytest.mark.parametrize("label,variant", [("iclight_sd15_fbc.safetensors [fbc]", "fbc"), ("", "fc"), ("missing.safetensors", "fc")])
 def test_model_kind_from_the_dropdown_label(a1111, label, variant):
     assert panel_module.variant_of(label) == variant

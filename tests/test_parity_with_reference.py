@@ -43,6 +43,7 @@ def test_tiny_unet_matches_reference_iclight(variant, in_channels, tmp_path, rep
     assert diff <= 1e-5, f"{variant}: our noise prediction differs from the reference by {diff:.3g} (> 1e-5)"
 
 
+@pytest.mark.xdist_group("full_size_sd15")  # about 6 GB each: one at a time
 @pytest.mark.parametrize("variant,in_channels", [("fc", 8), ("fbc", 12)])
 def test_full_sd15_unet_matches_reference_iclight(variant, in_channels, tmp_path, report):
     diff, scale = noise_prediction_diff(SD15_UNET, in_channels, tmp_path, latent_size=8)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import IcLightFault, ModelFileFault
+from ..errors import IcLightError, IcLightFault, ModelFileFault
 from ..progress import tracked
 from ..unet.offset_files import IcLightOffsets, OffsetSource, validate_offsets
 from ..unet.sd_version import require_sd1_unet
@@ -78,7 +78,14 @@ def original_shapes(unet: Any) -> dict[str, tuple[int, ...]]:
 
 
 def check_unet(unet: Any, patches: ForgePatches | None = None) -> None:
-    """Refuse a UNet that is not SD 1.x, and (given) patches that do not fit it."""
+    """Refuse a UNet that is not SD 1.x, or stored quantized, and (given) patches that do not fit it."""
+    quantized = [name for name, param in unet.model.diffusion_model.named_parameters()
+                 if getattr(param, "bnb_quantized", False) or getattr(param, "gguf_cls", None) is not None]
+    if quantized:
+        # Forge merges into such weights by quantizing the sum into the same storage (backend/patcher/lora.py
+        # 433-439): the first conv cannot grow its input channels there.
+        raise IcLightError("This checkpoint's UNet is stored quantized (NF4, FP4 or GGUF): IC-Light cannot widen its first "
+                           "conv. Use an fp16 or fp32 SD 1.5 checkpoint (FP8 storage works).")
     shapes = original_shapes(unet)
     require_sd1_unet(shapes)
     if patches is not None:

@@ -40,17 +40,24 @@ def preview_shown(shown: set[str], light: str) -> bool:
     return "light" in shown and light != "None"
 
 
-# A1111's components the panel reads, by elem_id (kept by `remember_component`): the output size,
+# The webui's components the panel reads, by elem_id (kept by `remember_component`): the output size,
 # the img2img picture and its resize mode (an index), for the preview.
 WATCHED_IDS = ("txt2img_width", "txt2img_height", "img2img_width", "img2img_height", "img2img_image", "resize_mode")
 WATCHED: dict[str, gr.components.Component] = {}
+# Forge's img2img box is a canvas (modules_forge/forge_canvas/canvas.py at dfdcbab6, lines 118-160): an HTML block
+# of that elem_id, then hidden text fields holding its drawing and, in the one of this class, its picture as a
+# PNG data URL.
+CANVAS_PICTURE_CLASS = "logical_image_background"
 # What the preview shows, read from the panel.
 PREVIEW_KEYS = ("light", "lights", "light_color", "shadow_color", "falloff", "normal_map", "light_map", "foreground")
 
 
 def remember_component(component, **kwargs) -> None:
-    if kwargs.get("elem_id") in WATCHED_IDS:
-        WATCHED[kwargs["elem_id"]] = component
+    elem_id = kwargs.get("elem_id")
+    if elem_id in WATCHED_IDS:
+        WATCHED[elem_id] = component
+    elif CANVAS_PICTURE_CLASS in (kwargs.get("elem_classes") or ()) and isinstance(WATCHED.get("img2img_image"), gr.HTML):
+        WATCHED["img2img_image"] = component  # the first canvas after img2img's HTML block is its picture's
 
 
 def model_labels() -> list[str]:
@@ -139,8 +146,10 @@ class Panel:
     def build_model_and_light(self) -> None:
         labels = model_labels()
         with gr.Row():
+            # Twice the share of the row: a model's label ("iclight_sd15_fc.safetensors [fc]") is the longest value there.
             model = gr.Dropdown(labels, value=self.default_model.label if self.default_model else None, label="Model",
-                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, tooltip=PARAMS_BY_KEY["model"].help)
+                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, scale=2,
+                                tooltip=PARAMS_BY_KEY["model"].help)
             self.inputs["model"] = model
             refresh = ToolButton(value="\U0001f504", elem_id=f"iclight_model_{self.tab}_refresh")
             refresh.click(fn=lambda: gr.update(choices=model_labels()), outputs=[model])
@@ -155,7 +164,10 @@ class Panel:
         with gr.Row(visible=preview_shown(self.shown, defaults()["light"]), equal_height=False) as self.preview_row:
             # The label is the caption beside it: a label badge would cover the top-left corner, where
             # a click must place a light too.
-            self.preview = gr.Image(label="Light map preview", show_label=False, type="numpy", interactive=False,
+            self.watch_webui_components()
+            initial = self.render_preview(*[PARAMS_BY_KEY[k].default for k in PREVIEW_KEYS],
+                                          *[c.value for c in self.size + self.picture + self.resize_mode])
+            self.preview = gr.Image(initial, label="Light map preview", show_label=False, type="numpy", interactive=False,
                                     height=192, show_download_button=False, elem_id=f"iclight_preview_{self.tab}")
             with gr.Column():
                 gr.Markdown(PREVIEW_CAPTION, elem_id=f"iclight_preview_caption_{self.tab}")
@@ -169,6 +181,12 @@ class Panel:
                 self.add(key)
         self.add("light_map")
 
+    def watch_webui_components(self) -> None:
+        """The output size and the img2img picture, where the webui created them before this panel."""
+        self.size = [WATCHED[f"{self.tab}_{side}"] for side in ("width", "height") if f"{self.tab}_{side}" in WATCHED]
+        self.picture = [WATCHED["img2img_image"]] if self.is_img2img and "img2img_image" in WATCHED else []
+        self.resize_mode = [WATCHED["resize_mode"]] if self.is_img2img and "resize_mode" in WATCHED else []
+
     def wire(self) -> None:
         """Visibility and preview follow the inputs, also when a paste or "Send to" sets them."""
         self.value_keys = [p.key for p in PARAMS if p.kind != "image"]
@@ -177,16 +195,9 @@ class Panel:
             self.inputs[key].change(fn=self.visibility, inputs=[self.inputs[k] for k in self.value_keys],
                                     outputs=[self.inputs[k] for k in self.toggled] + [self.preview_row, self.lights_column, self.hint],
                                     show_progress=False)
-
-        # The output size and the img2img picture, where A1111 created them before this panel.
-        self.size = [WATCHED[f"{self.tab}_{side}"] for side in ("width", "height") if f"{self.tab}_{side}" in WATCHED]
-        self.picture = [WATCHED["img2img_image"]] if self.is_img2img and "img2img_image" in WATCHED else []
-        self.resize_mode = [WATCHED["resize_mode"]] if self.is_img2img and "resize_mode" in WATCHED else []
         preview_inputs = [self.inputs[k] for k in PREVIEW_KEYS] + self.size + self.picture + self.resize_mode
         for trigger in preview_inputs:
             trigger.change(fn=self.render_preview, inputs=preview_inputs, outputs=[self.preview], show_progress=False)
-        initial = self.render_preview(*[c.value for c in preview_inputs])
-        self.preview.value = self.preview.postprocess(initial)
 
         lights = self.inputs["lights"]
         self.preview.select(fn=self.place, inputs=[lights, self.inputs["light_color"]] + self.size,
