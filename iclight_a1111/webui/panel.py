@@ -146,9 +146,9 @@ class Panel:
     def build_model_and_light(self) -> None:
         labels = model_labels()
         with gr.Row():
-            # Twice the share of the row: a model's label ("iclight_sd15_fc.safetensors [fc]") is the longest value there.
+            # Twice the share of the row, and room for a whole label ("iclight_sd15_fc.safetensors [fc]"), its longest value.
             model = gr.Dropdown(labels, value=self.default_model.label if self.default_model else None, label="Model",
-                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, scale=2,
+                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, scale=2, min_width=300,
                                 tooltip=PARAMS_BY_KEY["model"].help)
             self.inputs["model"] = model
             refresh = ToolButton(value="\U0001f504", elem_id=f"iclight_model_{self.tab}_refresh")
