@@ -87,10 +87,10 @@ def download_official_models() -> dict:
     return gr.update(choices=model_labels())
 
 
-def component(param: Param, elem_id: str, visible: bool):
+def component(param: Param, elem_id: str, visible: bool, **layout):
     """The gradio input for one parameter of the schema. Its help is the hover title, as A1111 shows
     help (the `tooltip` its gradio patch turns into the element's title), so the panel stays short."""
-    common = dict(label=param.label, elem_id=elem_id, visible=visible, tooltip=param.help or None)
+    common = dict(label=param.label, elem_id=elem_id, visible=visible, tooltip=param.help or None, **layout)
     if param.kind == "choice":
         if len(param.choices) > 4:
             return gr.Dropdown(list(param.choices), value=param.default, **common)
@@ -117,8 +117,8 @@ class Panel:
         self.variant = self.default_model.variant if self.default_model else "fc"
         self.shown = shown_keys(defaults(), self.variant, is_img2img)
 
-    def add(self, key: str) -> gr.components.Component:
-        self.inputs[key] = component(PARAMS_BY_KEY[key], f"iclight_{key}_{self.tab}", key in self.shown)
+    def add(self, key: str, **layout) -> gr.components.Component:
+        self.inputs[key] = component(PARAMS_BY_KEY[key], f"iclight_{key}_{self.tab}", key in self.shown, **layout)
         return self.inputs[key]
 
     def build(self) -> None:
@@ -148,7 +148,7 @@ class Panel:
         with gr.Row():
             # Twice the share of the row, and room for a whole label ("iclight_sd15_fc.safetensors [fc]"), its longest value.
             model = gr.Dropdown(labels, value=self.default_model.label if self.default_model else None, label="Model",
-                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, scale=2, min_width=300,
+                                elem_id=f"iclight_model_{self.tab}", allow_custom_value=True, scale=2, min_width=240,
                                 tooltip=PARAMS_BY_KEY["model"].help)
             self.inputs["model"] = model
             refresh = ToolButton(value="\U0001f504", elem_id=f"iclight_model_{self.tab}_refresh")
@@ -156,8 +156,10 @@ class Panel:
             if not labels:
                 download = gr.Button(f"Download {' + '.join(n for n in OFFICIAL_FILES if 'fcon' not in n)}")
                 download.click(fn=download_official_models, outputs=[model])
+            # Narrow enough that the model, the refresh button and these stay in one row: gradio 4 (Forge)
+            # leaves hidden components their minimum width.
             for key in ("light", "hires_pass", "background_source"):
-                self.add(key)
+                self.add(key, min_width=120)
         # The preview's row never changes while it is shown: its caption column is always there and
         # the lights list appears inside it, so a click does not move the preview under the pointer.
         # Not of equal height: a longer lights list must not stretch (and so shift) the preview.
