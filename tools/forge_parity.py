@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ARGUMENTS = sys.argv[1:3]
@@ -58,10 +59,21 @@ def reference_noise(unet_state: dict, offsets: dict, x, t, context, concat) -> t
 
 
 def forge_noise(engine, path: Path, x, t, context, concat) -> torch.Tensor:
-    relit = relighting_unet(engine.forge_objects.unet, read_patches(file_source(path)), concat, x.shape[0])
-    memory_management.load_models_gpu([relit])
+    """The relit UNet's noise prediction; prints what reading the file, Forge's merge and a repeated load cost."""
+    started = time.perf_counter()
+    patches = read_patches(file_source(path))
+    read = time.perf_counter() - started
+    relit = relighting_unet(engine.forge_objects.unet, patches, concat, x.shape[0])
+    started = time.perf_counter()
+    memory_management.load_models_gpu([relit])  # Forge merges the patches here
+    merged = time.perf_counter() - started
+    again = relighting_unet(engine.forge_objects.unet, patches, concat, x.shape[0])  # the next generation's clone
+    started = time.perf_counter()
+    memory_management.load_models_gpu([again])
+    print(f"  file read {read:.2f} s, Forge's merge {merged:.2f} s, the same patches loaded again "
+          f"{time.perf_counter() - started:.3f} s")
     with torch.no_grad():
-        return relit.model.diffusion_model(torch.cat([x, relit.extra_concat_condition], dim=1), t, context=context)
+        return again.model.diffusion_model(torch.cat([x, again.extra_concat_condition], dim=1), t, context=context)
 
 
 def main() -> None:
