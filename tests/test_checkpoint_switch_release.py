@@ -3,7 +3,7 @@ API, `override_settings` and the X/Y/Z checkpoint axis), not once they are loade
 checkpoint in use keeps it."""
 import pytest
 
-from generation_harness import subject, txt2img
+from generation_harness import txt2img
 from iclight_a1111.webui import checkpoint_switch, merged_weights
 
 

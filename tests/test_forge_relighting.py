@@ -9,7 +9,7 @@ import torch
 
 from forge_env import forge_img2img, forge_txt2img
 from generation_harness import pil, subject
-from iclight_a1111.forge.offset_patches import KEY_PREFIX, read_patches, relighting_unet
+from iclight_a1111.forge.offset_patches import read_patches, relighting_unet
 from iclight_a1111.unet.merge import merge_offsets
 from iclight_a1111.unet.offset_files import file_source, load_offsets
 from tiny_models import ldm_unet, random_offsets, reference_iclight_unet, to_diffusers_state, write_offsets

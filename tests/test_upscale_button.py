@@ -4,7 +4,6 @@ runs relit or plain as *Hires pass* says, and a transparent (RGBA) result is fla
 flattens pictures."""
 import numpy as np
 import pytest
-from PIL import Image
 
 from generation_harness import subject, txt2img
 from test_hires_checkpoint import UnetCalls, switches  # noqa: F401 (a fixture)
