@@ -1,10 +1,11 @@
 """IC-Light's settings (Settings > Stable Diffusion > IC-Light), and the merged-weight cache released
-with the checkpoint: on A1111. On Forge, Forge merges, keeps and restores the weights itself."""
+with the checkpoint: on A1111. On Forge, Forge merges, keeps and restores the weights itself; the offsets
+IC-Light keeps in RAM are released with the checkpoint."""
 import gradio as gr
 from modules import script_callbacks, shared
 
 from iclight_a1111.webui import checkpoint_switch, merged_weights
-from iclight_a1111.webui.backend_choice import on_forge
+from iclight_a1111.webui.backend_choice import host, on_forge
 
 # (section id, label, category id): listed under "Stable Diffusion" beside VAE and Extra Networks,
 # as A1111's own sections are (modules/shared_options.py registers the "sd" category).
@@ -45,3 +46,5 @@ if not on_forge():
     script_callbacks.on_ui_settings(add_settings)
     script_callbacks.on_model_loaded(merged_weights.release_merged_weights)
     checkpoint_switch.install()  # released before the next checkpoint's weights load, not only after
+else:
+    checkpoint_switch.install_on_forge(host().release_kept_offsets)

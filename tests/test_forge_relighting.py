@@ -2,6 +2,9 @@
 prediction of Forge's UNet path equal to the reference algorithm's, every UNet call of every pass relit,
 and the checkpoint's own weights back for the next plain generation."""
 import gc
+import importlib.util
+import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ from iclight_a1111.forge.offset_patches import read_patches, relighting_unet
 from iclight_a1111.unet.merge import merge_offsets
 from iclight_a1111.unet.offset_files import file_source, load_offsets
 from tiny_models import ldm_unet, random_offsets, reference_iclight_unet, to_diffusers_state, write_offsets
+
+SETTINGS_SCRIPT = Path(__file__).parents[1] / "scripts" / "iclight_settings.py"
 
 
 def first_conv_channels(unet):
@@ -101,6 +106,35 @@ def test_a_repeated_request_reads_no_file_and_merges_nothing(forge, monkeypatch)
     merges = [key for key, _ in lora.MERGES]
     assert reads == ["iclight_sd15_fc.safetensors"], f"files read: {reads}"
     assert len(merges) == len(set(merges)) == 686, f"{len(merges)} weights merged over two requests"
+
+
+def test_unloading_the_checkpoint_gives_back_the_offsets_kept_in_ram(forge, monkeypatch):
+    """Forge's `unload_model_weights` (modules/sd_models.py 451-453: `unload_all_models`), as the API and
+    Settings' "Unload all models" call it, with scripts/iclight_settings.py loaded as Forge loads it."""
+    from backend import memory_management
+    from modules import sd_models
+
+    from forge_flow import process_images
+    from iclight_a1111.webui import backend_choice
+
+    host = forge.script.HOST
+    monkeypatch.setattr(sd_models, "unload_model_weights", lambda sd_model=None, info=None: memory_management.unload_all_models())
+    monkeypatch.setattr(backend_choice, "HOSTS", [host])
+    spec = importlib.util.spec_from_file_location("iclight_settings_on_forge", SETTINGS_SCRIPT)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    process_images(forge_txt2img(forge, [{"foreground": subject()}], steps=2))
+    kept = [weakref.ref(t) for patches in host.kept.entries.values() for (t,) in patches.patches.values()]
+    assert len(kept) == 686, f"{len(kept)} offsets kept in RAM after a request"
+    sd_models.unload_model_weights()
+    gc.collect()
+    held = sum(ref() is not None for ref in kept)
+    assert held == 0, f"{held} of the {len(kept)} IC-Light offsets still held after unloading the checkpoint"
+    calls, handle = first_conv_channels(forge.unet)
+    try:
+        process_images(forge_txt2img(forge, [{"foreground": subject()}], steps=2))
+    finally:
+        handle.remove()
+    assert calls and set(calls) == {8}, f"first conv inputs per call after the unload: {calls}"
 
 
 def test_img2img_fc_starts_from_the_light_map_and_the_hires_pass_is_relit_at_its_size(forge):

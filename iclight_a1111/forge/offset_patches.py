@@ -93,6 +93,11 @@ def check_unet(unet: Any, patches: ForgePatches | None = None) -> None:
         validate_offsets(offsets, {k: torch.Size(v) for k, v in shapes.items()})
 
 
+def carries_patches(unet: Any) -> bool:
+    """Whether Forge's `unet` (a `UnetPatcher`) holds IC-Light patches."""
+    return any(str(identifier[0]).startswith(PATCH_PREFIX) for identifier in getattr(unet, "lora_patches", {}))
+
+
 def relighting_unet(unet: Any, patches: ForgePatches, latents: torch.Tensor, batch_size: int) -> Any:
     """A clone of Forge's `unet` (a `UnetPatcher`) with the IC-Light offsets as patches and `latents` (one row,
     or one per image) as the concat condition of a batch of `batch_size` images."""

@@ -13,6 +13,7 @@ are released first whenever it is about to load weights other than the loaded on
 Unloading the checkpoint to RAM (`POST /sdapi/v1/unload-checkpoint`, Settings' "Unload SD checkpoint to
 RAM") goes through `sd_models.unload_model_weights` (~1005; the API looks it up at each call, the Settings
 button when the UI is built, after the scripts are loaded): whoever frees VRAM frees IC-Light's copies too.
+On Forge the same call frees the IC-Light offsets kept in RAM.
 """
 from __future__ import annotations
 
@@ -28,20 +29,28 @@ WRAPPED = "iclight_releases_merged_weights_first"
 
 def install() -> None:
     """Wrap `sd_models.reload_model_weights` and `sd_models.unload_model_weights` (once each)."""
-    wrap("reload_model_weights", loads_other_weights)
-    wrap("unload_model_weights", lambda *args, **kwargs: True)
+    wrap("reload_model_weights", lambda *args, **kwargs: len(MERGED_WEIGHTS) > 0 and loads_other_weights(*args, **kwargs),
+         release_merged_weights)
+    wrap("unload_model_weights", lambda *args, **kwargs: len(MERGED_WEIGHTS) > 0, release_merged_weights)
 
 
-def wrap(name: str, releases: Callable[..., bool]) -> None:
-    """Make `sd_models.<name>` release the merged copies first whenever `releases(*its arguments)`."""
+def install_on_forge(release: Callable[[], None]) -> None:
+    """Forge's `unload_model_weights` (modules/sd_models.py 451-453: `unload_all_models`), called by the API's
+    unload-checkpoint (looked up at each call) and Settings' "Unload all models" (bound when the UI is built,
+    after the scripts load): `release` (what IC-Light keeps between generations) goes first."""
+    wrap("unload_model_weights", lambda *args, **kwargs: True, release)
+
+
+def wrap(name: str, releases: Callable[..., bool], release: Callable[[], None]) -> None:
+    """Make `sd_models.<name>` call `release()` first whenever `releases(*its arguments)`."""
     original = getattr(sd_models, name)
     if getattr(original, WRAPPED, False):
         return
 
     @functools.wraps(original)
     def released_first(*args: Any, **kwargs: Any) -> Any:
-        if len(MERGED_WEIGHTS) and releases(*args, **kwargs):
-            release_merged_weights()
+        if releases(*args, **kwargs):
+            release()
         return original(*args, **kwargs)
 
     setattr(released_first, WRAPPED, True)

@@ -14,7 +14,7 @@ import torch
 from modules import shared
 
 from ..errors import IcLightError, IcLightFault
-from ..forge.offset_patches import ForgePatches, PatchesInRam, check_unet, relighting_unet
+from ..forge.offset_patches import ForgePatches, PatchesInRam, carries_patches, check_unet, relighting_unet
 from ..forge.vae_encoding import encode_latents
 from ..unet.checkpoint_family import SD1, family_of_model
 from ..unet.model_files import ModelFile
@@ -66,6 +66,15 @@ class ForgeHost(WebuiHost):
 
     def release_merged_weights(self) -> None:
         """Forge merges and restores the weights itself; the offsets kept in RAM stay for the next request."""
+
+    def release_kept_offsets(self) -> None:
+        """What IC-Light holds between generations, given back when the checkpoint is unloaded: the offsets kept
+        in RAM, and the patched UNet clone left in `forge_objects` until the next generation resets it."""
+        self.kept.clear()
+        model = shared.sd_model  # Forge's property only reads it (modules/sd_models.py 401), loads nothing
+        objects = getattr(model, "forge_objects", None)
+        if objects is not None and carries_patches(objects.unet):
+            objects.unet = model.forge_objects_after_applying_lora.unet
 
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         return encode_latents(shared.sd_model.forge_objects.vae, images)
