@@ -136,6 +136,19 @@ def test_unloading_the_checkpoint_gives_back_the_offsets_kept_in_ram(forge, monk
         handle.remove()
     assert calls and set(calls) == {8}, f"first conv inputs per call after the unload: {calls}"
 
+    def unload_at_the_first_call(module, args):
+        calls.append(args[0].shape[1])
+        if len(calls) == 1:
+            sd_models.unload_model_weights()
+
+    calls = []
+    handle = forge.unet.input_blocks[0][0].register_forward_pre_hook(unload_at_the_first_call)
+    try:
+        process_images(forge_txt2img(forge, [{"foreground": subject()}], steps=3))
+    finally:
+        handle.remove()
+    assert calls == [8] * 3, f"an unload during a generation changed its UNet: first conv inputs per call {calls}"
+
 
 def test_img2img_fc_starts_from_the_light_map_and_the_hires_pass_is_relit_at_its_size(forge):
     from forge_flow import process_images

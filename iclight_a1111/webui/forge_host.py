@@ -69,11 +69,12 @@ class ForgeHost(WebuiHost):
 
     def release_kept_offsets(self) -> None:
         """What IC-Light holds between generations, given back when the checkpoint is unloaded: the offsets kept
-        in RAM, and the patched UNet clone left in `forge_objects` until the next generation resets it."""
+        in RAM, and the patched UNet clone left in `forge_objects` until the next generation resets it. During a
+        generation (the API's unload is not queued) the clone stays: Forge's sampling reads it at every step."""
         self.kept.clear()
         model = shared.sd_model  # Forge's property only reads it (modules/sd_models.py 401), loads nothing
         objects = getattr(model, "forge_objects", None)
-        if objects is not None and carries_patches(objects.unet):
+        if self.active is None and objects is not None and carries_patches(objects.unet):
             objects.unet = model.forge_objects_after_applying_lora.unet
 
     def encode(self, images: Sequence[np.ndarray]) -> torch.Tensor:
