@@ -20,6 +20,19 @@ def use_forge_standins() -> None:
         sys.path.insert(0, str(FORGE_STANDINS))
 
 
+class ForgeModelData:
+    """Forge's `SdModelData` (modules/sd_models.py 395-407): the one model loaded, no `loaded_sd_models`."""
+
+    def __init__(self, sd_model: Any) -> None:
+        self.sd_model, self.forge_loading_parameters, self.forge_hash = sd_model, {}, ""
+
+    def get_sd_model(self) -> Any:
+        return self.sd_model
+
+    def set_sd_model(self, value: Any) -> None:
+        self.sd_model = value
+
+
 @dataclass
 class ForgeEnv:
     engine: Any
@@ -64,6 +77,7 @@ def make_forge_env(a1111_env, monkeypatch) -> ForgeEnv:
     engine = ForgeEngine(a1111_env.sd_model, getattr(a1111_env.sd_model, "sd_checkpoint_info", None))
     monkeypatch.setattr(shared, "sd_model", engine)
     monkeypatch.setattr(sd_models, "forge_model_reload", lambda: (shared.sd_model, False), raising=False)
+    monkeypatch.setattr(sd_models, "model_data", ForgeModelData(engine))
     memory_management.current_loaded_models.clear()
     lora.MERGES.clear()
     return ForgeEnv(engine, a1111_env, forge_script(monkeypatch))

@@ -60,6 +60,28 @@ def test_a_lora_on_the_same_weights_is_merged_with_iclight_and_taken_out_after(f
     assert parameter_fingerprint(forge.unet) == before, "IC-Light or the Lora stayed in the checkpoint's weights"
 
 
+@pytest.mark.parametrize("family,hires_pass,hires_relit", [("sdxl", "Automatic", False), ("sd1", "On", True)])
+def test_a_hires_checkpoint_on_forge_finishes_plainly_or_relit_as_the_hires_pass_says(forge, family, hires_pass,
+                                                                                         hires_relit):
+    """SDXL finish (Forge loads the hires checkpoint in the first one's place, and its model data lists no
+    other loaded model), and IC-Light asked on another SD 1.x checkpoint's hires pass."""
+    hires_calls = []
+
+    def watch(model):
+        conv = model.model.diffusion_model.input_blocks[0][0]
+        conv.register_forward_pre_hook(lambda module, args: hires_calls.append(args[0].shape[1]))
+
+    forge.a1111.add_checkpoint("finish", seed=9, config=family, on_load=watch)
+    p = forge_txt2img(forge, [{"foreground": subject(), "hires_pass": hires_pass}], steps=2, enable_hr=True,
+                      hr_scale=2.0, hr_upscaler="Lanczos", hr_checkpoint_name="finish")
+    first_calls = relit_channels(forge, p)
+    assert first_calls and set(first_calls) == {8}, f"first pass first-conv inputs per call: {first_calls}"
+    expected = 8 if hires_relit else 4
+    assert hires_calls and set(hires_calls) == {expected}, f"hires pass first-conv inputs per call: {hires_calls}"
+    assert p.extra_generation_params.get("IC-Light hires pass") == ("On" if hires_relit else "Off")
+    assert p.extra_generation_params.get("Hires checkpoint") == "finish"
+
+
 def sdxl_engine(forge):
     forge.engine.is_sd1, forge.engine.is_sdxl = False, True
     return forge_txt2img(forge, [{"foreground": subject()}], steps=2)

@@ -20,8 +20,9 @@ def other_checkpoint(name: str | None) -> Any:
 
 
 def checkpoint_family(info: Any) -> str | None:
-    """The family of a checkpoint: from the loaded model when A1111 holds it, else from its file's header."""
-    for model in sd_models.model_data.loaded_sd_models:
+    """The family of a checkpoint: from the loaded model when A1111 holds it, else from its file's header.
+    (Forge holds one model, the one in use, and keeps no `loaded_sd_models`.)"""
+    for model in getattr(sd_models.model_data, "loaded_sd_models", ()):
         if model.sd_checkpoint_info.filename == info.filename:
             return family_of_model(model)
     return family_from_file(info.filename)

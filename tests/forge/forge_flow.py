@@ -11,13 +11,15 @@ Forge kept of A1111 (scripts, callbacks, images, shared options).
   its patches), then Euler over the model's sigmas; `model_wrap_cfg` mirrors sd_samplers_cfg_denoiser.py
   `CFGDenoiser.forward` (156-199) calling `sampling_function`, with the inpaint mask blend.
 - `ForgeTxt2Img.sample` mirrors processing.py 1342-1428 and `sample_hr_pass` 1430-1540: `forge_objects` reset
-  to the after-Lora copy before the first pass's `process_before_every_sampling`, and in the hires pass the
-  hook called, `forge_objects` reset, the hook called again, then sampling. `ForgeImg2Img.sample` mirrors
+  to the after-Lora copy before the first pass's `process_before_every_sampling`, another hires checkpoint
+  loaded in the first one's place, and in the hires pass the hook called, `forge_objects` reset, the hook
+  called again, then sampling. `ForgeImg2Img.sample` mirrors
   1844-1870: reset, the hook with `x=p.init_latent`, `sample_img2img(p.init_latent, ...)`.
 - `process_images` mirrors processing.py 815-1010: `before_process`, `process`, `init`; per batch the objects
   reset to the original copy, `before_process_batch`, reset to the after-Lora copy, `process_batch`, `p.sample`,
   `post_sample`, decode, per-result hooks, `postprocess`.
-Departures: Euler only; sigmas are the model's discrete ones, evenly spaced; prompts are embeddings.
+Departures: Euler only; sigmas are the model's discrete ones, evenly spaced; prompts are embeddings; the hires
+pass upscales the latents bilinearly whatever the upscaler.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from backend.patcher.unet import UnetPatcher
 from backend.patcher.vae import VAE
 from backend.sampling.sampling_function import sampling_cleanup, sampling_function, sampling_prepare
 from modules import processing as a1111_processing
-from modules import scripts, shared
+from modules import scripts, sd_models, shared
 from modules.sd_samplers import setup_img2img_steps
 from modules.sd_samplers_common import InterruptedException
 
@@ -63,7 +65,8 @@ class ForgeEngine:
         self.forge_objects = ForgeObjects(unet, None, vae)
         self.forge_objects_original = self.forge_objects.shallow_copy()
         self.forge_objects_after_applying_lora = self.forge_objects.shallow_copy()
-        self.is_sd1, self.is_sd2, self.is_sdxl, self.is_sd3 = True, False, False, False
+        family = getattr(checkpoint_info, "config", "sd1")  # the stand-in checkpoint's family (Forge: from the file)
+        self.is_sd1, self.is_sd2, self.is_sdxl, self.is_sd3 = family == "sd1", family == "sd2", family == "sdxl", False
         self.first_stage_model = self.cond_stage_model = None
         self.sd_checkpoint_info = checkpoint_info
         self.latent_diffusion = latent_diffusion
@@ -147,6 +150,11 @@ class ForgeSampler:
                            image_conditioning)
 
 
+def load(engine):
+    """The engine Forge holds (`model_data`, which `shared.sd_model` reads)."""
+    shared.sd_model = sd_models.model_data.sd_model = engine
+
+
 def after_lora(p):
     p.sd_model.forge_objects = p.sd_model.forge_objects_after_applying_lora.shallow_copy()
 
@@ -161,7 +169,15 @@ class ForgeTxt2Img(a1111_processing.StableDiffusionProcessingTxt2Img):
                                       image_conditioning=self.txt2img_image_conditioning(x))
         if not self.enable_hr:
             return samples
-        return self.sample_hr_pass(samples, conditioning, unconditional_conditioning, seeds)
+        first = shared.sd_model
+        if self.hr_checkpoint_info is not None and self.hr_checkpoint_info.filename != first.sd_checkpoint_info.filename:
+            # 1410-1419: the hires checkpoint loaded in the first one's place (`forge_model_reload`); the next
+            # batch's `forge_model_reload` (935) loads the first back.
+            load(ForgeEngine(self.hr_checkpoint_info.content(), self.hr_checkpoint_info))
+        try:
+            return self.sample_hr_pass(samples, conditioning, unconditional_conditioning, seeds)
+        finally:
+            load(first)
 
     def sample_hr_pass(self, samples, conditioning, unconditional_conditioning, seeds):
         self.is_hr_pass = True
