@@ -2,7 +2,7 @@
 when the copy is freed.
 
 A weight copied to the GPU from page-locked ("pinned") memory goes by DMA at full bus speed; from ordinary
-memory the driver stages it. torch's `Tensor.pin_memory()` copies into its caching host allocator, which
+memory the driver stages it. torch's own pinning (`Tensor.pin_memory`) copies into its caching host allocator, which
 keeps the pages locked after the tensor is freed (torch 2.1 has no way to empty it): every parked copy
 released would stay locked RAM. Registering the copy's own mapping (`cudaHostRegister`) locks exactly its
 pages, and `cudaHostUnregister` gives them back when the last tensor in it is freed (`weight_arena`).
