@@ -46,7 +46,6 @@ class IcLightFault(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status_code = type(self).status_code
         self.detail = message
 
     def __str__(self) -> str:
@@ -74,7 +73,6 @@ class RetryLater(IcLightFault):
     retry_after = 30
 
 
-Refusal = (IcLightError, IcLightFault)
 # How a message quotes a value a client sent: its repr, cut short (a client may send megabytes where a
 # word belongs, and the message goes back to it).
 SHORT_REPR = reprlib.Repr()

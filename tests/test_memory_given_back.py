@@ -141,9 +141,9 @@ def test_a_cache_cleared_while_it_merges_keeps_no_stale_copy():
         return merged
 
     key = MergeKey("checkpoint", "fc", "torch.float32", "keep")
-    merged = cache.weights_for(key, unet, merge_while_the_setting_changes, False, None)
+    merged = cache.weights_for(key, unet, merge_while_the_setting_changes, False)
     assert merged and len(cache) == 0, "a copy merged before the cache was cleared was kept"
-    cache.weights_for(key, unet, lambda: merge_offsets(unet, offsets), False, None)
+    cache.weights_for(key, unet, lambda: merge_offsets(unet, offsets), False)
     assert len(cache) == 1, "a merge after the clear is kept as before"
 
 

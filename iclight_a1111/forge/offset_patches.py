@@ -34,22 +34,20 @@ class ForgePatches:
     patches: dict[str, tuple[torch.Tensor]]
     shapes: dict[str, tuple[int, ...]]  # ldm name -> offset shape
     concat_channels: int
-    nbytes: int
 
 
 def read_patches(source: OffsetSource) -> ForgePatches:
     """Every offset of the file read into RAM (Forge merges from them whenever it loads the UNet)."""
     offsets = source.load()
     patches = {KEY_PREFIX + name: (offsets.tensors[name],) for name in tracked(list(offsets.shapes), "IC-Light: reading the file")}
-    nbytes = sum(t.numel() * t.element_size() for (t,) in patches.values())
-    return ForgePatches(PATCH_PREFIX + source.identity, patches, dict(offsets.shapes), offsets.concat_channels, nbytes)
+    return ForgePatches(PATCH_PREFIX + source.identity, patches, dict(offsets.shapes), offsets.concat_channels)
 
 
 class PatchesInRam:
     """The patches of the files used last, so a repeated request reads no file: the least recently used
-    go first when `limit()` is reached or one more file would not leave RAM for a generation."""
+    go first when `limit` is reached or one more file would not leave RAM for a generation."""
 
-    def __init__(self, limit: Callable[[], int] = lambda: 1, has_room: Callable[[int], bool] = lambda nbytes: True) -> None:
+    def __init__(self, limit: int, has_room: Callable[[int], bool]) -> None:
         self.entries: OrderedDict[str, ForgePatches] = OrderedDict()
         self.limit, self.has_room = limit, has_room
 
@@ -58,7 +56,7 @@ class PatchesInRam:
         if source.identity in self.entries:
             self.entries.move_to_end(source.identity)
             return self.entries[source.identity]
-        while self.entries and (len(self.entries) >= max(1, self.limit()) or not self.has_room(nbytes)):
+        while self.entries and (len(self.entries) >= self.limit or not self.has_room(nbytes)):
             self.entries.popitem(last=False)
         patches = read_patches(source)
         self.entries[source.identity] = patches

@@ -129,7 +129,8 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
         raise IcLightError(
             "IC-Light relights the whole picture, but 'Inpaint area: Only masked' crops it: choose 'Whole picture'."
         )
-    images = subject_images(p, values, is_img2img)
+    init_pictures = decoded_init_images(p) if is_img2img else []
+    images = subject_images(values, is_img2img, init_pictures)
     subject_field = "foreground" if values["foreground"] is not None else IMG2IMG_PICTURE
     if values["normal_map"]:
         if not is_img2img or model.variant != "fc" or len(images) != 1:
@@ -140,8 +141,7 @@ def prepare(p: Any, values: dict[str, Any], host: Host) -> IcLightJob:
     inputs = [np.ascontiguousarray(i[..., :3]) for i in images]
     if is_img2img:
         # A1111's picture: the init images flattened on its img2img background colour, fitted by its resize mode.
-        pictures = [flatten_on(decode_image(i, IMG2IMG_PICTURE), host.picture_background())
-                    for i in p.init_images if i is not None]
+        pictures = [flatten_on(i, host.picture_background()) for i in init_pictures]
         layout = img2img_layout(getattr(p, "resize_mode", 0))
     else:
         pictures, layout = inputs, REFERENCE
@@ -199,14 +199,23 @@ def own_alpha(image: np.ndarray) -> np.ndarray | None:
     return image[..., 3].astype(np.float32) / 255.0
 
 
-def subject_images(p: Any, values: Mapping[str, Any], is_img2img: bool) -> list[np.ndarray]:
+def decoded_init_images(p: Any) -> list[np.ndarray]:
+    """The img2img init images as arrays, each image object decoded once (the Batch tab gives each file as
+    `[image] * batch size`, and the subject and the picture are the same image)."""
+    decoded: dict[int, np.ndarray] = {}
+    for image in p.init_images:
+        if image is not None and id(image) not in decoded:
+            decoded[id(image)] = decode_image(image, IMG2IMG_PICTURE)
+    return [decoded[id(i)] for i in p.init_images if i is not None]
+
+
+def subject_images(values: Mapping[str, Any], is_img2img: bool, init_pictures: list[np.ndarray]) -> list[np.ndarray]:
     if values["foreground"] is not None:
         return [values["foreground"]]
     if is_img2img:
-        images = [i for i in p.init_images if i is not None]
-        if not images:
+        if not init_pictures:
             raise IcLightError("IC-Light needs a subject: put the picture to relight in the img2img image box.")
-        if all(i is images[0] for i in images):
-            images = images[:1]  # the Batch tab gives each file as [image] * batch size: one subject
-        return [decode_image(i, IMG2IMG_PICTURE) for i in images]
+        if all(i is init_pictures[0] for i in init_pictures):
+            return init_pictures[:1]  # the Batch tab's [image] * batch size: one subject
+        return init_pictures
     raise IcLightError("IC-Light needs a foreground: upload the subject to relight in the IC-Light panel.")

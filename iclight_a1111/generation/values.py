@@ -21,11 +21,7 @@ def values_from_args(args: Sequence[Any]) -> dict[str, Any]:
     keeps the infotext's light and model."""
     if args and isinstance(args[0], Mapping):
         named = dict(args[0])
-        unknown = sorted(set(named) - set(PARAMS_BY_KEY), key=str)
-        if unknown:
-            raise IcLightError(
-                f"Unknown IC-Light argument(s): {', '.join(map(str, unknown))}. Known: {', '.join(PARAMS_BY_KEY)}."
-            )
+        refuse_unknown(named, list(PARAMS_BY_KEY), "IC-Light")
         values = positional_values(args[1:], start=1, unset=None)
         # Sending the IC-Light dict asks for IC-Light: `enabled` defaults to true in this form.
         return {**values, "enabled": True, **{k: coerce(PARAMS_BY_KEY[k], v) for k, v in named.items()}}
@@ -42,6 +38,13 @@ def positional_values(args: Sequence[Any], start: int = 0, unset: object = objec
         if value is not unset:
             values[param.key] = coerce(param, value)
     return values
+
+
+def refuse_unknown(payload: Mapping[str, Any], known: Sequence[str], what: str) -> None:
+    """Refuse, naming them, the keys of `payload` that are not `known` `what` arguments."""
+    unknown = sorted(map(str, set(payload) - set(known)))
+    if unknown:
+        raise IcLightError(f"Unknown {what} argument(s): {', '.join(unknown)}. Known: {', '.join(known)}.")
 
 
 def coerce(param: Param, value: Any) -> Any:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from ..errors import IcLightError
 from .image_decoding import label
-from .vae_encoding import resize_and_center_crop
+from .vae_encoding import cover_size, resize_and_center_crop
 
 MAX_FITTED_PIXELS = 8192 * 8192  # the largest image fitting one to an output may make on the way
 JUST_RESIZE, CROP_AND_RESIZE, RESIZE_AND_FILL, LATENT_UPSCALE = 0, 1, 2, 3
@@ -43,19 +43,23 @@ def resize_like_img2img(image: np.ndarray, mode: int, width: int, height: int) -
     pil = Image.fromarray(image)
     if mode in (JUST_RESIZE, LATENT_UPSCALE):
         return np.array(pil.resize((width, height), resample=Image.LANCZOS))
-    # One side takes the output's length, the other keeps the aspect (integer division, as A1111).
-    wider_output = width / height > pil.width / pil.height
-    taller_output = width / height < pil.width / pil.height
-    match_width = wider_output if mode == CROP_AND_RESIZE else taller_output
-    scaled_w = width if match_width else pil.width * height // pil.height
-    scaled_h = pil.height * width // pil.width if match_width else height
+    scaled_w, scaled_h = kept_aspect_size(pil.width, pil.height, mode, width, height)
     scaled = pil.resize((scaled_w, scaled_h), resample=Image.LANCZOS)
     canvas = Image.new(pil.mode, (width, height))
     left, top = width // 2 - scaled_w // 2, height // 2 - scaled_h // 2
     canvas.paste(scaled, box=(left, top))
     if mode == RESIZE_AND_FILL:
-        fill_edges(canvas, scaled, left, top, taller_output, wider_output)
+        aspect = pil.width / pil.height
+        fill_edges(canvas, scaled, left, top, width / height < aspect, width / height > aspect)
     return np.array(canvas)
+
+
+def kept_aspect_size(w: int, h: int, mode: int, width: int, height: int) -> tuple[int, int]:
+    """The size *Crop and resize* (covering width x height) or *Resize and fill* (inside it) scales a w x h
+    image to: one side takes the output's length, the other keeps the aspect (integer division, as A1111)."""
+    wider_output, taller_output = width / height > w / h, width / height < w / h
+    match_width = wider_output if mode == CROP_AND_RESIZE else taller_output
+    return (width, h * width // w) if match_width else (w * height // h, height)
 
 
 def fill_edges(canvas: Image.Image, scaled: Image.Image, left: int, top: int, bands_above: bool, bands_beside: bool) -> None:
@@ -84,12 +88,10 @@ class Layout:
     def scaled_size(self, size: tuple[int, int], width: int, height: int) -> tuple[int, int]:
         """The size an image of `size` (width, height) is scaled to on its way to width x height: larger
         than the output where it is covered and cut (the reference's crop, *Crop and resize*)."""
-        w, h = size
         if self.resize_mode is None:
-            scale = max(width / w, height / h)
-            return round(w * scale), round(h * scale)
+            return cover_size(*size, width, height)
         if self.resize_mode == CROP_AND_RESIZE:
-            return (width, h * width // w) if width / height > w / h else (w * height // h, height)
+            return kept_aspect_size(*size, CROP_AND_RESIZE, width, height)
         return width, height  # stretched, or fitted inside and filled
 
     def check_fit(self, size: tuple[int, int], width: int, height: int, field: str = "an image") -> None:

@@ -10,11 +10,16 @@ from PIL import Image
 GREY = 127
 
 
+def cover_size(w: int, h: int, width: int, height: int) -> tuple[int, int]:
+    """The size the reference scales a w x h image to so that it covers width x height."""
+    scale = max(width / w, height / h)
+    return round(w * scale), round(h * scale)
+
+
 def resize_and_center_crop(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scale (LANCZOS) so the image covers width x height, then cut out the centre."""
     pil = Image.fromarray(image)
-    scale = max(width / pil.width, height / pil.height)
-    resized = pil.resize((round(pil.width * scale), round(pil.height * scale)), Image.LANCZOS)
+    resized = pil.resize(cover_size(pil.width, pil.height, width, height), Image.LANCZOS)
     # The reference crops at round((resized - target) / 2): Python's round, halves to even.
     left = round((resized.width - width) / 2)
     top = round((resized.height - height) / 2)

@@ -96,7 +96,7 @@ class IcLightUnet(torch.nn.Module):
         else:
             dtype = str(next(unet.parameters()).dtype)
             key = MergeKey(self.cache.fingerprint(unet, unet_fingerprint, slots), self.source.identity, dtype, self.placement)
-            merged = self.cache.weights_for(key, unet, merge, self.placement == "park", self.moves)
+            merged = self.cache.weights_for(key, unet, merge, self.placement == "park")
         self.concat_channels = merged[FIRST_CONV_LDM].shape[1] - UNET_LATENT_CHANNELS
         self.backup = patch_unet(unet, merged, self.placement == "park", self.moves, slots)
         self.hook = unet.get_submodule(FIRST_CONV_MODULE).register_forward_pre_hook(self.append_concat)

@@ -24,7 +24,6 @@ from typing import Callable, Iterable, Mapping
 
 import torch
 
-from .device_moves import DeviceMoves
 from .lora_bookkeeping import LORA_BACKUP_ATTRS, original_parameters
 from .weight_swap import Slot, parameter_slots
 
@@ -103,10 +102,9 @@ class MergedWeightsCache:
 
     def weights_for(
         self, key: MergeKey, owner: torch.nn.Module, merge: Callable[[], dict[str, torch.Tensor]], in_ram: bool,
-        moves: DeviceMoves,
     ) -> dict[str, torch.Tensor]:
-        """The cached weights when an entry for `key` was merged for `owner`; otherwise `merge()`, kept
-        for `owner` (in RAM when `in_ram`) after making room for it, unless the cache was cleared while it
+        """The cached weights when an entry for `key` was merged for `owner`; otherwise `merge()` (which
+        merges in RAM when `in_ram`), kept for `owner` after making room for it, unless the cache was cleared while it
         merged. Entries of other UNets are dropped."""
         with self.lock:
             entry = self.entries.get(key)
@@ -118,9 +116,6 @@ class MergedWeightsCache:
             self.make_room(owner, torch.device("cpu") if in_ram else next(owner.parameters()).device)
             clears = self.clears
         merged = merge()
-        if in_ram:
-            for name, tensor in merged.items():  # one tensor at a time: never two copies of the UNet
-                merged[name] = moves.to(tensor, "cpu")
         with self.lock:
             if self.clears == clears:
                 self.entries[key] = Entry(merged, weakref.ref(owner))

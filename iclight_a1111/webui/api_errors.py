@@ -24,16 +24,12 @@ from ..errors import IcLightFault
 INSTALLED = "iclight_fault_handler"
 
 
-def fault_response(request: Request, fault: IcLightFault) -> JSONResponse:
+async def handle_fault(request: Request, fault: IcLightFault) -> JSONResponse:
     """The answer to a fault, its traceback logged to the console (stderr)."""
     print(f"IC-Light: {request.method} {request.url.path} failed ({fault.status_code}): {fault}", file=sys.stderr)
     traceback.print_exception(type(fault), fault, fault.__traceback__, file=sys.stderr)
     body = {"error": type(fault).__name__, "detail": fault.detail, "body": "", "errors": str(fault)}
     return JSONResponse(status_code=fault.status_code, content=jsonable_encoder(body), headers=fault.headers)
-
-
-async def handle_fault(request: Request, fault: IcLightFault) -> JSONResponse:
-    return fault_response(request, fault)
 
 
 def install(app: FastAPI) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import IcLightError, shown
 from ..generation.light_map import light_map_image
-from ..generation.values import values_from_args
+from ..generation.values import refuse_unknown, values_from_args
 from ..images.background_removal import check_feed
 from ..images.image_decoding import decode_image
 from ..images.resize_modes import JUST_RESIZE, RESIZE_MODES, Layout
@@ -61,12 +61,6 @@ def whole_number(payload: Mapping[str, Any], name: str, default: int, low: int, 
     if not (math.isfinite(number) and number.is_integer() and low <= number <= high):
         raise IcLightError(f"IC-Light light map '{name}' must be {what} within {low}..{high}, got {shown(value)}.")
     return int(number)
-
-
-def refuse_unknown(payload: Mapping[str, Any], known: Sequence[str], what: str) -> None:
-    unknown = sorted(map(str, set(payload) - set(known)))
-    if unknown:
-        raise IcLightError(f"Unknown {what} argument(s): {', '.join(unknown)}. Known: {', '.join(known)}.")
 
 
 def light_map(payload: Mapping[str, Any]) -> dict[str, Any]:

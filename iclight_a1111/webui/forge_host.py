@@ -19,24 +19,19 @@ from ..forge.vae_encoding import encode_latents
 from ..unet.checkpoint_family import SD1, family_of_model
 from ..unet.model_files import ModelFile
 from ..unet.offset_files import file_source
-from .device_memory import free_ram
+from .merged_weights import has_room
 from .model_folders import file_hash
 from .webui_host import WebuiHost
 
 FILES_KEPT = 2  # IC-Light files kept in RAM (fc and fbc), while RAM leaves a generation room
-RAM_HEADROOM = 4 * 2**30
-
-
-def room_in_ram(nbytes: int) -> bool:
-    free = free_ram()
-    return free is not None and free >= nbytes + RAM_HEADROOM
+RAM = torch.device("cpu")
 
 
 class ForgeHost(WebuiHost):
     """`generation.Host` on Forge."""
 
     def __init__(self) -> None:
-        self.kept = PatchesInRam(limit=lambda: FILES_KEPT, has_room=room_in_ram)
+        self.kept = PatchesInRam(FILES_KEPT, has_room=lambda nbytes: has_room(nbytes, RAM))
         self.active: ForgePatches | None = None
 
     def check_unet_in_use(self, p: Any) -> None:
